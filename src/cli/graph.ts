@@ -1,0 +1,155 @@
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import cliProgress from 'cli-progress';
+import { BACKEND_CHOICES, useBackend, type BackendChoice } from '../backend.js';
+import { BASE_OPTIONS, experiment, getGraph, listGraphs, type ExperimentOptions, type Progress } from '../graphs/index.js';
+import { lastValueFrom } from 'rxjs';
+
+export const DEFAULT_DATA = fileURLToPath(new URL('../../fixtures/caltech101-mini', import.meta.url));
+
+const FLAGS = {
+  data: { type: 'string' },
+  'test-data': { type: 'string' },
+  protocol: { type: 'string' },
+  exclude: { type: 'string', multiple: true },
+  epochs: { type: 'string' },
+  batch: { type: 'string' },
+  'image-size': { type: 'string' },
+  lr: { type: 'string' },
+  seed: { type: 'string' },
+  backend: { type: 'string' },
+  limit: { type: 'string' },
+  out: { type: 'string' },
+  weights: { type: 'string' },
+  alpha: { type: 'string' },
+  resize: { type: 'string' },
+  'no-augment': { type: 'boolean' },
+  prefetch: { type: 'string' },
+  concurrency: { type: 'string' },
+  quiet: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+const USAGE = `usage: npm run graph -- <graph> [flags]
+  --data DIR          folder-per-class dataset (default: the embedded fixtures/caltech101-mini)
+  --test-data DIR     external test folder; all of --data then trains
+  --protocol P        ratio:F | per-class:N[:M]   (default ${BASE_OPTIONS.protocol})
+  --exclude NAME      leave a class out; repeatable or comma-separated (default ${BASE_OPTIONS.exclude.join(',')})
+  --epochs N          --batch N (default ${BASE_OPTIONS.batch})   --lr X   --seed N (default ${BASE_OPTIONS.seed})
+  --image-size N      input side in pixels (default: the model's)
+  --backend B         ${BACKEND_CHOICES.join('|')} (default auto)
+  --limit N           use at most N images, balanced over classes
+  --weights W         imagenet | none | path to a weights file   --alpha A (MobileNets)
+  --resize MODE       squash | center-crop (default ${BASE_OPTIONS.resize})   --no-augment
+  --prefetch N        batches decoded ahead (default ${BASE_OPTIONS.prefetch})   --concurrency N images decoded at once (default ${BASE_OPTIONS.concurrency})
+  --out DIR           run folder (default runs/<graph>-<time>)   --quiet`;
+
+function number(flag: string, text: string | undefined, check: (n: number) => boolean = (n) => n > 0): number | undefined {
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (!Number.isFinite(value) || !check(value)) throw new Error(`--${flag} expects a ${check === isCount ? 'positive whole number' : 'number'}, got '${text}'`);
+  return value;
+}
+const isCount = (n: number) => Number.isInteger(n) && n > 0;
+
+/** The CLI's flags as experiment options; unknown flags or values fail with one line. */
+export function parseCommandLine(argv: string[]): { graph: string; backend: BackendChoice; quiet: boolean; options: Partial<ExperimentOptions> & Pick<ExperimentOptions, 'data' | 'out'> } | 'help' {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: FLAGS, allowPositionals: true, strict: true });
+  } catch (error) {
+    const flag = /'([^']+)'/.exec((error as Error).message)?.[1] ?? String(error);
+    throw new Error(`unknown or malformed flag ${flag}; valid flags: ${Object.keys(FLAGS).map((f) => `--${f}`).join(', ')}`);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) return 'help';
+  const names = listGraphs().map((g) => g.name).join(', ');
+  if (positionals.length !== 1) throw new Error(`name one graph: ${names}`);
+  const graph = getGraph(positionals[0]!).name;
+  const backend = (values.backend ?? 'auto') as BackendChoice;
+  if (!BACKEND_CHOICES.includes(backend)) throw new Error(`unknown backend '${backend}'; valid: ${BACKEND_CHOICES.join(', ')}`);
+  if (values.resize && values.resize !== 'squash' && values.resize !== 'center-crop') throw new Error(`unknown resize mode '${values.resize}'; valid: squash, center-crop`);
+  const time = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
+  const options: Partial<ExperimentOptions> & Pick<ExperimentOptions, 'data' | 'out'> = {
+    data: values.data ?? DEFAULT_DATA,
+    out: values.out ?? `runs/${graph}-${time}`,
+  };
+  const set = <K extends keyof ExperimentOptions>(key: K, value: ExperimentOptions[K] | undefined) => {
+    if (value !== undefined) options[key] = value;
+  };
+  set('testData', values['test-data']);
+  set('protocol', values.protocol);
+  set('exclude', values.exclude?.flatMap((e) => e.split(',')).filter(Boolean));
+  set('epochs', number('epochs', values.epochs, isCount));
+  set('batch', number('batch', values.batch, isCount));
+  set('imageSize', number('image-size', values['image-size'], isCount));
+  set('lr', number('lr', values.lr));
+  set('seed', number('seed', values.seed, Number.isInteger));
+  set('limit', number('limit', values.limit, isCount));
+  set('weights', values.weights);
+  set('alpha', number('alpha', values.alpha));
+  set('resize', values.resize as ExperimentOptions['resize'] | undefined);
+  if (values['no-augment']) options.augment = false;
+  set('prefetch', number('prefetch', values.prefetch, isCount));
+  set('concurrency', number('concurrency', values.concurrency, isCount));
+  return { graph, backend, quiet: values.quiet ?? false, options };
+}
+
+function progressReporter(quiet: boolean) {
+  if (quiet || !process.stderr.isTTY) return { update: (_: Progress) => {}, stop: () => {} };
+  const bar = new cliProgress.SingleBar(
+    { stream: process.stderr, format: '{phase} {epoch} [{bar}] {value}/{total} images | {duration_formatted}', hideCursor: true, clearOnComplete: true },
+    cliProgress.Presets.shades_classic,
+  );
+  let key = '';
+  return {
+    update(p: Progress) {
+      const current = `${p.phase}/${p.epoch}`;
+      if (current !== key) {
+        if (key) bar.stop();
+        key = current;
+        bar.start(p.total, 0, { phase: p.phase, epoch: p.phase === 'full pass' ? '' : `epoch ${p.epoch}` });
+      }
+      bar.update(p.done);
+    },
+    stop: () => bar.stop(),
+  };
+}
+
+async function main(argv: string[]): Promise<number> {
+  const command = parseCommandLine(argv);
+  if (command === 'help') {
+    console.log(`${USAGE}\ngraphs: ${listGraphs().map((g) => g.name).join(', ')}`);
+    return 0;
+  }
+  const { graph, backend, quiet, options } = command;
+  const say = (line: string) => quiet || console.error(line);
+  const active = await useBackend(backend);
+  say(`backend: ${active.choice}${active.skipped.map((s) => `\n  skipped ${s.choice}: ${s.reason}`).join('')}`);
+  const progress = progressReporter(quiet);
+  const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+  const report = await lastValueFrom(
+    experiment(getGraph(graph), options, {
+      onProgress: progress.update,
+      onSkip: (s) => say(`skipped ${s.path}: ${s.reason}`),
+      onEpoch: (h, epochs) => {
+        progress.stop();
+        say(`epoch ${h.epoch}/${epochs}: loss ${h.loss.toFixed(3)} top-1 ${pct(h.top1)} | val loss ${h.valLoss.toFixed(3)} val top-1 ${pct(h.valTop1)} | ${h.seconds.toFixed(1)} s`);
+      },
+    }),
+  ).finally(progress.stop);
+  const m = report.metrics;
+  say(`test: top-1 ${pct(m.top1)}, top-5 ${pct(m.top5)}, mean per-class ${pct(m.meanPerClass)} | full pass ${report.speed.fullPassSeconds.toFixed(1)} s (${report.speed.imagesPerSecond.toFixed(1)} images/s)`);
+  console.log(`report: ${options.out}/report.md`);
+  return 0;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  main(process.argv.slice(2)).then(
+    (code) => (process.exitCode = code),
+    (error: unknown) => {
+      console.error(`rxcnn: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`);
+      process.exitCode = 1;
+    },
+  );
+}

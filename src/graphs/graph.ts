@@ -1,0 +1,70 @@
+import type { ResizeMode } from '../operators/decode.js';
+
+/** Everything a run can be told; the CLI's flags map one to one onto it. */
+export interface ExperimentOptions {
+  /** Folder-per-class dataset (Caltech-256, Caltech-101 or any ImageFolder tree). */
+  data: string;
+  /** External test folder; with it, all of `data` trains. */
+  testData?: string;
+  /** `ratio:F`, `per-class:N[:M]` (ignored with `testData`). */
+  protocol: string;
+  exclude: string[];
+  epochs: number;
+  batch: number;
+  /** Square input side in pixels; the model's default when absent. */
+  imageSize?: number;
+  lr: number;
+  seed: number;
+  /** Use at most this many images (balanced over classes), for quick runs. */
+  limit?: number;
+  resize: ResizeMode;
+  augment: boolean;
+  /** `imagenet`, `none` or a path to a weights file. */
+  weights: string;
+  alpha?: number;
+  /** Batches decoded ahead of the compute (the prefetch bound, in batches). */
+  prefetch: number;
+  /** Images decoded at once. */
+  concurrency: number;
+  /** Where report.json, report.md and manifest.json go. */
+  out: string;
+}
+
+/** An architecture's experiment: which registered model it runs and its defaults. */
+export interface GraphDefinition {
+  name: string;
+  model: string;
+  description: string;
+  defaults: Partial<ExperimentOptions>;
+}
+
+export const BASE_OPTIONS: Omit<ExperimentOptions, 'data' | 'out'> = {
+  protocol: 'ratio:0.8',
+  exclude: ['257.clutter', 'BACKGROUND_Google'],
+  epochs: 5,
+  batch: 32,
+  lr: 1e-3,
+  seed: 0,
+  resize: 'squash',
+  augment: true,
+  weights: 'imagenet',
+  prefetch: 4,
+  concurrency: 4,
+};
+
+const graphs = new Map<string, GraphDefinition>();
+
+export function registerGraph(definition: GraphDefinition): void {
+  if (graphs.has(definition.name)) throw new Error(`graph '${definition.name}' is already registered`);
+  graphs.set(definition.name, definition);
+}
+
+export function listGraphs(): GraphDefinition[] {
+  return [...graphs.values()].sort((a, b) => a.name.localeCompare(b.name));
+}
+
+export function getGraph(name: string): GraphDefinition {
+  const graph = graphs.get(name);
+  if (!graph) throw new Error(`unknown graph '${name}'; known graphs: ${listGraphs().map((g) => g.name).join(', ')}`);
+  return graph;
+}

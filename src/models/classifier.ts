@@ -1,0 +1,47 @@
+import * as tf from '@tensorflow/tfjs-layers';
+import type { LayersModel, SymbolicTensor } from '@tensorflow/tfjs-layers';
+import type { Preprocessing } from './preprocessing.js';
+
+/**
+ * A trainable image classifier as two models: a `backbone` that is frozen and always run in
+ * inference mode (batch-norm uses its moving statistics), and a `head` that is trained and outputs
+ * logits. A model trained from scratch has no backbone. Splitting them means frozen-backbone
+ * training never builds a gradient tape through the convolutions.
+ */
+export interface Classifier {
+  readonly name: string;
+  readonly inputSize: number;
+  readonly preprocessing: Preprocessing;
+  readonly classes: number;
+  readonly backbone: LayersModel | null;
+  readonly head: LayersModel;
+  /** Where the backbone's weights came from, for reports. */
+  readonly weights: string;
+}
+
+export function countParams(classifier: Classifier): number {
+  return (classifier.backbone?.countParams() ?? 0) + classifier.head.countParams();
+}
+
+export function disposeClassifier(classifier: Classifier): void {
+  classifier.backbone?.dispose();
+  classifier.head.dispose();
+}
+
+export interface HeadOptions {
+  /** Hidden dense layers before the classifier, as in the study (e.g. Dense(1000, relu)). */
+  hidden?: number[];
+  dropout?: number;
+}
+
+/** A dense classification head on feature vectors of length `features`, emitting logits. */
+export function denseHead(features: number, classes: number, options: HeadOptions = {}): LayersModel {
+  const input = tf.input({ shape: [features], name: 'features' });
+  let x: SymbolicTensor = input;
+  (options.hidden ?? []).forEach((units, i) => {
+    x = tf.layers.dense({ units, activation: 'relu', name: `head_dense_${i + 1}` }).apply(x) as SymbolicTensor;
+  });
+  if (options.dropout) x = tf.layers.dropout({ rate: options.dropout, name: 'head_dropout' }).apply(x) as SymbolicTensor;
+  const logits = tf.layers.dense({ units: classes, name: 'predictions' }).apply(x) as SymbolicTensor;
+  return tf.model({ inputs: input, outputs: logits, name: 'head' });
+}

@@ -1,0 +1,171 @@
+import { basename } from 'node:path';
+import * as tf from '@tensorflow/tfjs-layers';
+import type { SymbolicTensor } from '@tensorflow/tfjs-layers';
+import { denseHead } from './classifier.js';
+import { loadKerasH5 } from './keras-h5.js';
+import type { ModelDefinition } from './registry.js';
+import { knownWeightsFile, type KnownWeights } from './weights.js';
+
+/** Keras' `_make_divisible`: round channel counts to a multiple of 8 without losing more than 10%. */
+export function makeDivisible(value: number, divisor = 8): number {
+  const rounded = Math.max(divisor, Math.floor((value + divisor / 2) / divisor) * divisor);
+  return rounded < 0.9 * value ? rounded + divisor : rounded;
+}
+
+/** Keras' `correct_pad`: the asymmetric zero padding TF's 'same' applies before a stride-2 3×3 conv. */
+function correctPad(size: number, kernel = 3): [[number, number], [number, number]] {
+  const adjust = 1 - (size % 2);
+  const correct = Math.floor(kernel / 2);
+  return [
+    [correct - adjust, correct],
+    [correct - adjust, correct],
+  ];
+}
+
+const bn = (name: string) => tf.layers.batchNormalization({ axis: -1, epsilon: 1e-3, momentum: 0.999, name });
+const relu6 = (name: string) => tf.layers.reLU({ maxValue: 6, name });
+
+function invertedResidual(
+  input: SymbolicTensor,
+  expansion: number,
+  stride: number,
+  alpha: number,
+  filters: number,
+  blockId: number,
+): SymbolicTensor {
+  const inChannels = input.shape[input.shape.length - 1] as number;
+  const pointwiseFilters = makeDivisible(Math.trunc(filters * alpha));
+  let prefix = `block_${blockId}_`;
+  let x = input;
+  if (blockId > 0) {
+    x = tf.layers
+      .conv2d({ filters: expansion * inChannels, kernelSize: 1, padding: 'same', useBias: false, name: `${prefix}expand` })
+      .apply(x) as SymbolicTensor;
+    x = bn(`${prefix}expand_BN`).apply(x) as SymbolicTensor;
+    x = relu6(`${prefix}expand_relu`).apply(x) as SymbolicTensor;
+  } else {
+    prefix = 'expanded_conv_';
+  }
+  if (stride === 2) {
+    x = tf.layers.zeroPadding2d({ padding: correctPad(x.shape[1] as number), name: `${prefix}pad` }).apply(x) as SymbolicTensor;
+  }
+  x = tf.layers
+    .depthwiseConv2d({
+      kernelSize: 3,
+      strides: stride,
+      useBias: false,
+      padding: stride === 1 ? 'same' : 'valid',
+      name: `${prefix}depthwise`,
+    })
+    .apply(x) as SymbolicTensor;
+  x = bn(`${prefix}depthwise_BN`).apply(x) as SymbolicTensor;
+  x = relu6(`${prefix}depthwise_relu`).apply(x) as SymbolicTensor;
+  x = tf.layers
+    .conv2d({ filters: pointwiseFilters, kernelSize: 1, padding: 'same', useBias: false, name: `${prefix}project` })
+    .apply(x) as SymbolicTensor;
+  x = bn(`${prefix}project_BN`).apply(x) as SymbolicTensor;
+  if (inChannels === pointwiseFilters && stride === 1) {
+    return tf.layers.add({ name: `${prefix}add` }).apply([input, x]) as SymbolicTensor;
+  }
+  return x;
+}
+
+/** [filters, stride, expansion] of blocks 0…16, as in Keras applications. */
+const BLOCKS: ReadonlyArray<readonly [number, number, number]> = [
+  [16, 1, 1],
+  [24, 2, 6], [24, 1, 6],
+  [32, 2, 6], [32, 1, 6], [32, 1, 6],
+  [64, 2, 6], [64, 1, 6], [64, 1, 6], [64, 1, 6],
+  [96, 1, 6], [96, 1, 6], [96, 1, 6],
+  [160, 2, 6], [160, 1, 6], [160, 1, 6],
+  [320, 1, 6],
+];
+
+export interface MobileNetV2Options {
+  alpha: number;
+  inputSize: number;
+}
+
+/**
+ * MobileNetV2 feature extractor (Keras `include_top=False, pooling='avg'`) with Keras-applications
+ * layer names, so ImageNet weights load by name.
+ */
+export function mobileNetV2Backbone({ alpha, inputSize }: MobileNetV2Options): tf.LayersModel {
+  const input = tf.input({ shape: [inputSize, inputSize, 3], name: 'input_1' });
+  let x = tf.layers.zeroPadding2d({ padding: correctPad(inputSize), name: 'Conv1_pad' }).apply(input) as SymbolicTensor;
+  x = tf.layers
+    .conv2d({ filters: makeDivisible(32 * alpha), kernelSize: 3, strides: 2, padding: 'valid', useBias: false, name: 'Conv1' })
+    .apply(x) as SymbolicTensor;
+  x = bn('bn_Conv1').apply(x) as SymbolicTensor;
+  x = relu6('Conv1_relu').apply(x) as SymbolicTensor;
+  BLOCKS.forEach(([filters, stride, expansion], blockId) => {
+    x = invertedResidual(x, expansion, stride, alpha, filters, blockId);
+  });
+  const lastFilters = alpha > 1 ? makeDivisible(1280 * alpha) : 1280;
+  x = tf.layers.conv2d({ filters: lastFilters, kernelSize: 1, useBias: false, name: 'Conv_1' }).apply(x) as SymbolicTensor;
+  x = bn('Conv_1_bn').apply(x) as SymbolicTensor;
+  x = relu6('out_relu').apply(x) as SymbolicTensor;
+  x = tf.layers.globalAveragePooling2d({ name: 'global_average_pooling2d' }).apply(x) as SymbolicTensor;
+  return tf.model({ inputs: input, outputs: x, name: `mobilenetv2_${alpha}_${inputSize}` });
+}
+
+/**
+ * Keras 2.1.6 wrote MobileNetV2 weights under older layer names (`mobl1_conv_1_expand`,
+ * `bn1_conv_1_bn_expand`, …); map them to today's names.
+ */
+export function legacyMobileNetV2Name(name: string): string {
+  const m = /^(mobl|bn)(\d+)_conv_\d+_(?:bn_)?(expand|depthwise|project)$/.exec(name);
+  if (!m) return name;
+  const [, kind, id, part] = m;
+  const prefix = id === '0' ? 'expanded_conv_' : `block_${id}_`;
+  return kind === 'bn' ? `${prefix}${part}_BN` : `${prefix}${part}`;
+}
+
+const KERAS_SIZES = [96, 128, 160, 192, 224];
+
+/**
+ * Keras publishes weights per input size (96…224); convolution weights work at any size, so the
+ * 224 file stands in when the exact size is not at hand, as Keras does for other sizes.
+ */
+function kerasWeights(alpha: number, inputSize: number): KnownWeights[] {
+  const sizes = KERAS_SIZES.includes(inputSize) && inputSize !== 224 ? [inputSize, 224] : [224];
+  return sizes.map((rows) => kerasWeightsFor(alpha, rows));
+}
+
+function kerasWeightsFor(alpha: number, rows: number): KnownWeights {
+  const file = `mobilenet_v2_weights_tf_dim_ordering_tf_kernels_${Number.isInteger(alpha) ? alpha.toFixed(1) : alpha}_${rows}_no_top.h5`;
+  return { file, url: `https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/${file}` };
+}
+
+export const mobileNetV2: ModelDefinition = {
+  name: 'mobilenetv2',
+  description: 'MobileNetV2 (Sandler et al. 2018), frozen ImageNet backbone + softmax head; alpha 0.5 by default (embedded weights)',
+  defaultInputSize: 224,
+  preprocessing: 'symmetric',
+  weightSources: ['imagenet: Keras applications .h5 (alpha 0.5 embedded)', 'path to a Keras .h5 file', 'none'],
+  async create({ classes, weights = 'imagenet', inputSize = 224, alpha = 0.5 }) {
+    const backbone = mobileNetV2Backbone({ alpha, inputSize });
+    try {
+      let source = 'random initialisation';
+      if (weights !== 'none') {
+        const path = weights === 'imagenet' ? await knownWeightsFile(kerasWeights(alpha, inputSize)) : weights;
+        await loadKerasH5(backbone, path, { rename: legacyMobileNetV2Name });
+        source = weights === 'imagenet' ? `imagenet (${basename(path)})` : path;
+      }
+      backbone.trainable = false;
+      const features = backbone.outputs[0]!.shape[1] as number;
+      return {
+        name: `mobilenetv2_${alpha}`,
+        inputSize,
+        preprocessing: 'symmetric',
+        classes,
+        backbone,
+        head: denseHead(features, classes),
+        weights: source,
+      };
+    } catch (error) {
+      backbone.dispose();
+      throw error;
+    }
+  },
+};

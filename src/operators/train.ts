@@ -1,0 +1,51 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { concatMap, type OperatorFunction } from 'rxjs';
+import type { ImageBatch, StepResult } from '../core/types.js';
+import type { Classifier } from '../models/classifier.js';
+import { normalize } from './to-tensor.js';
+
+/** Lets the event loop run (decode callbacks, progress) between synchronous compute steps. */
+export const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/**
+ * One optimisation step of the classifier's head per batch (softmax cross-entropy), the frozen
+ * backbone run in inference mode. Emits the batch's predictions and loss as they were before the
+ * update. Every tensor it makes is disposed before it emits.
+ */
+export function train(classifier: Classifier, optimizer: tf.Optimizer): OperatorFunction<ImageBatch, StepResult> {
+  const variables = classifier.head.trainableWeights.map((w) => w.read() as tf.Variable);
+  let step = 0;
+  return concatMap(async (batch) => {
+    await yieldToEventLoop();
+    let probs: tf.Tensor | undefined;
+    const loss = tf.tidy(() => {
+      const x = normalize(batch, classifier.preprocessing);
+      const features = classifier.backbone ? (classifier.backbone.predict(x) as tf.Tensor) : x;
+      const labels = tf.oneHot(tf.tensor1d(batch.y, 'int32'), classifier.classes);
+      return optimizer.minimize(
+        () => {
+          const logits = classifier.head.apply(features, { training: true }) as tf.Tensor;
+          probs = tf.keep(tf.softmax(logits));
+          return tf.losses.softmaxCrossEntropy(labels, logits) as tf.Scalar;
+        },
+        true,
+        variables,
+      )!;
+    });
+    try {
+      const [lossValue, probValues] = await Promise.all([loss.data(), probs!.data()]);
+      step++;
+      return {
+        step,
+        probs: probValues as Float32Array,
+        labels: batch.y,
+        paths: batch.paths,
+        classes: classifier.classes,
+        lossSum: lossValue[0]! * batch.y.length,
+      };
+    } finally {
+      loss.dispose();
+      probs?.dispose();
+    }
+  });
+}

@@ -1,0 +1,102 @@
+import type { Skip } from './core/types.js';
+import type { OperatorStats } from './operators/measure.js';
+
+export interface EpochRecord {
+  epoch: number;
+  loss: number;
+  top1: number;
+  valLoss: number;
+  valTop1: number;
+  seconds: number;
+}
+
+/** Everything a run measured; written as `report.json` (accuracies are fractions 0…1). */
+export interface Report {
+  graph: string;
+  model: string;
+  weights: string;
+  backend: string;
+  protocol: string;
+  seed: number;
+  dataset: {
+    root: string;
+    testRoot: string;
+    classes: number;
+    classNames: string[];
+    train: number;
+    test: number;
+    skipped: number;
+    skippedByReason: Record<string, number>;
+    skippedFiles: Skip[];
+    shortClasses: Array<{ id: string; images: number }>;
+  };
+  metrics: {
+    top1: number;
+    top5: number;
+    meanPerClass: number;
+    loss: number;
+    /** The study's "average accuracy": top-1 over train and test images together. Not a test figure. */
+    studyAverage: number;
+    perClass: Record<string, number | null>;
+    /** rows: true class, columns: predicted class, in `dataset.classNames` order. */
+    confusion: number[][];
+  };
+  history: EpochRecord[];
+  speed: {
+    batch: number;
+    images: number;
+    /** Images per second of the full pass: decode, preprocessing and inference together. */
+    imagesPerSecond: number;
+    /** Seconds for one inference pass over every image of the dataset (train and test) at `batch`. */
+    fullPassSeconds: number;
+  };
+  size: { params: number; bytes: number };
+  operators: Record<string, OperatorStats>;
+  options: Record<string, unknown>;
+  startedAt: string;
+  seconds: number;
+}
+
+export function countByReason(skips: readonly Skip[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const { reason } of skips) counts[reason] = (counts[reason] ?? 0) + 1;
+  return counts;
+}
+
+const pct = (x: number) => (Number.isFinite(x) ? `${(100 * x).toFixed(1)}%` : 'n/a');
+const num = (x: number, digits = 2) => (Number.isFinite(x) ? x.toFixed(digits) : 'n/a');
+
+export function renderMarkdown(report: Report): string {
+  const { metrics: m, dataset: d, speed: s } = report;
+  const lines = [
+    `# ${report.graph}: ${report.model}`,
+    '',
+    `Backend ${report.backend}, protocol ${report.protocol}, seed ${report.seed}, weights ${report.weights}.`,
+    `Dataset ${d.root}: ${d.classes} classes, ${d.train} train / ${d.test} test images, ${d.skipped} files skipped.`,
+    '',
+    '| test top-1 | test top-5 | mean per-class | test loss | params | size (MB) | full pass (s) | images/s |',
+    '|---|---|---|---|---|---|---|---|',
+    `| ${pct(m.top1)} | ${pct(m.top5)} | ${pct(m.meanPerClass)} | ${num(m.loss, 3)} | ${report.size.params.toLocaleString('en-US')} | ${num(report.size.bytes / 1e6)} | ${num(s.fullPassSeconds, 1)} | ${num(s.imagesPerSecond, 1)} |`,
+    '',
+    `The study's "average accuracy" (train and test images together, not a test figure): ${pct(m.studyAverage)}.`,
+    `Full pass: ${s.images} images at batch ${s.batch}, decode included.`,
+    '',
+    '## Training history',
+    '',
+    '| epoch | loss | top-1 | val loss | val top-1 | seconds |',
+    '|---|---|---|---|---|---|',
+    ...report.history.map((h) => `| ${h.epoch} | ${num(h.loss, 3)} | ${pct(h.top1)} | ${num(h.valLoss, 3)} | ${pct(h.valTop1)} | ${num(h.seconds, 1)} |`),
+    '',
+    '## Operators',
+    '',
+    '| operator | items | busy s | items/s (busy) | waiting upstream s | waiting downstream s |',
+    '|---|---|---|---|---|---|',
+    ...Object.entries(report.operators).map(
+      ([name, o]) => `| ${name} | ${o.items} | ${num(o.busySeconds)} | ${num(o.perSecond, 1)} | ${num(o.waitUpstreamSeconds)} | ${num(o.waitDownstreamSeconds)} |`,
+    ),
+  ];
+  if (d.skipped > 0) {
+    lines.push('', '## Skipped files', '', ...Object.entries(d.skippedByReason).map(([reason, n]) => `- ${reason}: ${n}`));
+  }
+  return `${lines.join('\n')}\n`;
+}

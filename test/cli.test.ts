@@ -1,0 +1,106 @@
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { parseCommandLine } from '../src/cli/graph.js';
+import type { Manifest } from '../src/operators/split.js';
+import type { Report } from '../src/report.js';
+import { temporaryDir } from './helpers.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const run = promisify(execFile);
+
+/** Runs `npm run graph -- …` as a user would (without npm's banner). */
+async function graph(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', 'src/cli/graph.ts', ...args], { cwd: ROOT, env: { ...process.env, CI: 'true' } });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+const isFraction = (x: unknown) => typeof x === 'number' && x >= 0 && x <= 1;
+
+describe('npm run graph', () => {
+  it('runs mobilenetv2 end to end on the embedded real photos and writes a complete report', async () => {
+    const out = join(await temporaryDir(), 'run');
+    const result = await graph('mobilenetv2', '--limit', '80', '--epochs', '3', '--lr', '0.005', '--image-size', '96', '--out', out);
+    expect(result.stderr).toMatch(/^backend: \w+/);
+    expect(result.code).toBe(0);
+    expect(result.stdout.trim()).toBe(`report: ${out}/report.md`);
+    const report = JSON.parse(await readFile(join(out, 'report.json'), 'utf8')) as Report;
+    const manifest = JSON.parse(await readFile(join(out, 'manifest.json'), 'utf8')) as Manifest;
+
+    expect(report).toMatchObject({ model: 'mobilenetv2_0.5', protocol: 'ratio:0.8', seed: 0 });
+    expect(['tensorflow', 'wasm', 'cpu']).toContain(report.backend);
+    expect(report.dataset).toMatchObject({ classes: 10, skipped: 0 });
+    expect(report.dataset.root).toMatch(/fixtures\/caltech101-mini\/101_ObjectCategories$/);
+    expect(report.dataset.train + report.dataset.test).toBe(80);
+    expect(manifest.train).toHaveLength(report.dataset.train);
+    expect(manifest.test).toHaveLength(report.dataset.test);
+
+    const m = report.metrics;
+    for (const key of ['top1', 'top5', 'meanPerClass', 'studyAverage'] as const) expect(isFraction(m[key]), key).toBe(true);
+    expect(m.loss).toBeGreaterThan(0);
+    expect(m.top5).toBeGreaterThanOrEqual(m.top1);
+    // ImageNet features separate these ten classes far better than chance (10%).
+    expect(m.top1).toBeGreaterThan(0.5);
+    expect(m.confusion.flat().reduce((a, b) => a + b, 0)).toBe(report.dataset.test);
+
+    expect(report.history.map((h) => h.epoch)).toEqual([1, 2, 3]);
+    for (const h of report.history) {
+      for (const key of ['top1', 'valTop1'] as const) expect(isFraction(h[key])).toBe(true);
+      expect(h.loss).toBeGreaterThan(0);
+      expect(h.valLoss).toBeGreaterThan(0);
+      expect(h.seconds).toBeGreaterThan(0);
+    }
+    expect(report.history[2]!.loss).toBeLessThan(report.history[0]!.loss);
+
+    expect(report.speed).toMatchObject({ batch: 32, images: 80 });
+    expect(report.speed.fullPassSeconds).toBeGreaterThan(0);
+    expect(report.speed.imagesPerSecond).toBeCloseTo(80 / report.speed.fullPassSeconds, 6);
+    expect(report.size.params).toBe(706_224 + 1280 * 10 + 10);
+    expect(report.size.bytes).toBe(4 * report.size.params);
+    for (const op of ['discover', 'decode', 'augment', 'batch', 'train', 'predict', 'metrics']) {
+      expect(report.operators[op], op).toBeDefined();
+      expect(report.operators[op]!.items, op).toBeGreaterThan(0);
+      expect(report.operators[op]!.perSecond, op).toBeGreaterThan(0);
+    }
+    // every epoch decodes the training and test images once, and the full pass all of them again
+    expect(report.operators['decode']!.items).toBe(3 * 80 + 80);
+    const markdown = await readFile(join(out, 'report.md'), 'utf8');
+    expect(markdown).toContain('| test top-1 |');
+    expect(markdown).toContain('"average accuracy"');
+  });
+
+  it('--quiet prints only where the report is', async () => {
+    const out = join(await temporaryDir(), 'quiet');
+    const result = await graph('mobilenetv2', '--limit', '20', '--epochs', '1', '--image-size', '64', '--out', out, '--quiet');
+    expect(result.code).toBe(0);
+    expect(result.stderr).toBe('');
+    expect(result.stdout).toBe(`report: ${out}/report.md\n`);
+  });
+
+  it('an unknown graph, flag or backend fails with one line that lists the valid ones', async () => {
+    const unknownGraph = await graph('resnet9000');
+    expect(unknownGraph.code).toBe(1);
+    expect(unknownGraph.stderr).toMatch(/^rxcnn: unknown graph 'resnet9000'; known graphs: .*mobilenetv2.*\n$/);
+    const unknownFlag = await graph('mobilenetv2', '--epoch', '3');
+    expect(unknownFlag.stderr).toMatch(/^rxcnn: unknown or malformed flag --epoch; valid flags: .*--epochs.*\n$/);
+    expect(() => parseCommandLine(['mobilenetv2', '--backend', 'tpu'])).toThrow(/^unknown backend 'tpu'; valid: auto, gpu, tensorflow, wasm, cpu$/);
+    expect(() => parseCommandLine(['mobilenetv2', '--epochs', 'x'])).toThrow(/^--epochs expects a positive whole number, got 'x'$/);
+  });
+
+  it('maps flags onto experiment options', () => {
+    const parsed = parseCommandLine(['mobilenetv2', '--data', 'd', '--test-data', 't', '--protocol', 'per-class:30', '--exclude', 'a,b', '--exclude', 'c', '--epochs', '3', '--batch', '16', '--image-size', '128', '--lr', '0.01', '--seed', '5', '--limit', '9', '--out', 'o', '--no-augment']);
+    expect(parsed).toMatchObject({
+      graph: 'mobilenetv2',
+      backend: 'auto',
+      options: { data: 'd', testData: 't', protocol: 'per-class:30', exclude: ['a', 'b', 'c'], epochs: 3, batch: 16, imageSize: 128, lr: 0.01, seed: 5, limit: 9, out: 'o', augment: false },
+    });
+  });
+});

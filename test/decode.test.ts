@@ -1,0 +1,93 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import sharp, { type Sharp } from 'sharp';
+import { from, lastValueFrom, toArray } from 'rxjs';
+import { describe, expect, it } from 'vitest';
+import type { Skip } from '../src/core/types.js';
+import { decode, decodeImage } from '../src/operators/decode.js';
+import { fixtureImages, temporaryDir } from './helpers.js';
+
+/** A width×height image whose left half is red and right half blue. */
+function halves(width: number, height: number, channels: 3 | 4 = 3): Sharp {
+  const pixels = Buffer.alloc(width * height * channels);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const i = (y * width + x) * channels;
+      pixels[i + (x < width / 2 ? 0 : 2)] = 255;
+      if (channels === 4) pixels[i + 3] = 128;
+    }
+  }
+  return sharp(pixels, { raw: { width, height, channels } });
+}
+
+const rgbAt = (img: { pixels: Uint8Array; width: number }, x: number, y: number) => Array.from(img.pixels.subarray((y * img.width + x) * 3, (y * img.width + x) * 3 + 3));
+
+describe('decode', () => {
+  it('turns a real JPEG into size×size 8-bit RGB', async () => {
+    const [path] = await fixtureImages('Leopards');
+    const image = await decodeImage({ path: path!, label: 3 }, { size: 64 });
+    expect(image).toMatchObject({ path, label: 3, width: 64, height: 64 });
+    expect(image.pixels).toHaveLength(64 * 64 * 3);
+    expect(Math.max(...image.pixels)).toBeGreaterThan(100);
+  });
+
+  it('forces three channels from grayscale, alpha and 16-bit PNGs', async () => {
+    const dir = await temporaryDir();
+    await halves(20, 10).grayscale().png().toFile(join(dir, 'gray.png'));
+    await halves(20, 10, 4).png().toFile(join(dir, 'alpha.png'));
+    await halves(20, 10).toColourspace('rgb16').png().toFile(join(dir, 'deep.png'));
+    for (const name of ['gray.png', 'alpha.png', 'deep.png']) {
+      const image = await decodeImage({ path: join(dir, name), label: 0 }, { size: 8 });
+      expect(image.pixels).toHaveLength(8 * 8 * 3);
+    }
+    const deep = await decodeImage({ path: join(dir, 'deep.png'), label: 0 }, { size: 8 });
+    expect(rgbAt(deep, 0, 0)).toEqual([255, 0, 0]);
+  });
+
+  it('applies EXIF orientation', async () => {
+    const dir = await temporaryDir();
+    // Stored 40×20, red left / blue right; orientation 6 means "rotate 90° clockwise to display".
+    await halves(40, 20).jpeg({ quality: 100 }).withMetadata({ orientation: 6 }).toFile(join(dir, 'rotated.jpg'));
+    const image = await decodeImage({ path: join(dir, 'rotated.jpg'), label: 0 }, { size: 20 });
+    const [top, bottom] = [rgbAt(image, 5, 2), rgbAt(image, 5, 17)];
+    expect(top[0]).toBeGreaterThan(200);
+    expect(top[2]).toBeLessThan(50);
+    expect(bottom[2]).toBeGreaterThan(200);
+    expect(bottom[0]).toBeLessThan(50);
+  });
+
+  it('squash keeps the whole image; center-crop keeps the middle', async () => {
+    const dir = await temporaryDir();
+    await halves(60, 20).png().toFile(join(dir, 'wide.png'));
+    const squashed = await decodeImage({ path: join(dir, 'wide.png'), label: 0 }, { size: 16, mode: 'squash' });
+    expect(rgbAt(squashed, 1, 8)).toEqual([255, 0, 0]);
+    expect(rgbAt(squashed, 14, 8)).toEqual([0, 0, 255]);
+    const cropped = await decodeImage({ path: join(dir, 'wide.png'), label: 0 }, { size: 16, mode: 'center-crop' });
+    expect(cropped.pixels).toHaveLength(16 * 16 * 3);
+    expect(rgbAt(cropped, 1, 8)[0]).toBeGreaterThan(200);
+    expect(rgbAt(cropped, 14, 8)[2]).toBeGreaterThan(200);
+  });
+
+  it('emits in input order at any concurrency and reports undecodable files instead of failing', async () => {
+    const dir = await temporaryDir();
+    const photos = (await fixtureImages('car_side')).slice(0, 12);
+    await writeFile(join(dir, 'broken.jpg'), Buffer.from([0xff, 0xd8, 0xff, 0xe0, 1, 2, 3]));
+    const samples = photos.map((path, i) => ({ path, label: i }));
+    samples.splice(5, 0, { path: join(dir, 'broken.jpg'), label: 99 });
+    const skips: Skip[] = [];
+    const images = await lastValueFrom(from(samples).pipe(decode({ size: 32, concurrency: 4, onSkip: (s) => skips.push(s) }), toArray()));
+    expect(images.map((i) => i.label)).toEqual(photos.map((_, i) => i));
+    expect(skips).toHaveLength(1);
+    expect(skips[0]!.path).toBe(join(dir, 'broken.jpg'));
+    expect(skips[0]!.reason).toMatch(/^cannot decode: /);
+  });
+
+  it('refuses images above limitInputPixels before decoding them', async () => {
+    const dir = await temporaryDir();
+    await halves(400, 300).png().toFile(join(dir, 'big.png'));
+    const skips: Skip[] = [];
+    const out = await lastValueFrom(from([{ path: join(dir, 'big.png'), label: 0 }]).pipe(decode({ size: 8, limitInputPixels: 1000, onSkip: (s) => skips.push(s) }), toArray()));
+    expect(out).toEqual([]);
+    expect(skips[0]!.reason).toMatch(/pixel limit/i);
+  });
+});

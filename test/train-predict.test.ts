@@ -1,0 +1,85 @@
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { from, lastValueFrom, toArray } from 'rxjs';
+import { describe, expect, it } from 'vitest';
+import { randomFor } from '../src/core/random.js';
+import type { ImageBatch } from '../src/core/types.js';
+import { denseHead, disposeClassifier, type Classifier } from '../src/models/classifier.js';
+import { predict } from '../src/operators/predict.js';
+import { train } from '../src/operators/train.js';
+
+/** A small frozen conv backbone with a trainable head: enough to exercise both paths. */
+function tinyClassifier(): Classifier {
+  const backbone = tfl.sequential({
+    layers: [
+      tfl.layers.conv2d({ inputShape: [8, 8, 3], filters: 4, kernelSize: 3, activation: 'relu' }),
+      tfl.layers.batchNormalization(),
+      tfl.layers.globalAveragePooling2d({}),
+    ],
+  });
+  backbone.trainable = false;
+  return { name: 'tiny', inputSize: 8, preprocessing: 'unit', classes: 2, backbone, head: denseHead(4, 2, { hidden: [8], dropout: 0.1 }), weights: 'random' };
+}
+
+/** Bright images are class 0, dark ones class 1. */
+function batches(count: number, size = 16): ImageBatch[] {
+  const random = randomFor(3, 'batches');
+  return Array.from({ length: count }, (_, b) => {
+    const y = Int32Array.from({ length: size }, () => (random() < 0.5 ? 0 : 1));
+    const x = new Uint8Array(size * 8 * 8 * 3);
+    for (let i = 0; i < x.length; i++) {
+      const label = y[Math.floor(i / (8 * 8 * 3))]!;
+      x[i] = Math.floor((label === 0 ? 150 : 0) + random() * 100);
+    }
+    return { x, shape: [size, 8, 8, 3], y, paths: Array.from(y, (_, i) => `b${b}/${i}`) };
+  });
+}
+
+describe('train', () => {
+  it('lowers the loss and leaks no tensor across steps', async () => {
+    const model = tinyClassifier();
+    const optimizer = tf.train.adam(0.05);
+    const data = batches(40);
+    await lastValueFrom(from(data.slice(0, 1)).pipe(train(model, optimizer))); // Adam makes its slots on the first step
+    const before = tf.memory().numTensors;
+    const steps = await lastValueFrom(from(data.slice(1)).pipe(train(model, optimizer), toArray()));
+    expect(tf.memory().numTensors).toBe(before);
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    const losses = steps.map((s) => s.lossSum / s.labels.length);
+    expect(mean(losses.slice(-5))).toBeLessThan(0.5 * mean(losses.slice(0, 5)));
+    expect(steps.at(-1)!.step).toBe(39);
+    expect(steps[0]!.probs).toHaveLength(16 * 2);
+    optimizer.dispose();
+    disposeClassifier(model);
+  });
+
+  it('keeps the frozen backbone frozen, batch-norm statistics included', async () => {
+    const model = tinyClassifier();
+    const snapshot = () => model.backbone!.getWeights().map((w) => Array.from(w.dataSync()));
+    const before = snapshot();
+    const optimizer = tf.train.adam(0.05);
+    await lastValueFrom(from(batches(3)).pipe(train(model, optimizer)));
+    expect(snapshot()).toEqual(before);
+    optimizer.dispose();
+    disposeClassifier(model);
+  });
+});
+
+describe('predict', () => {
+  it('emits per-image probabilities and loss in inference mode, and leaks no tensor', async () => {
+    const model = tinyClassifier();
+    const data = batches(5, 7);
+    const before = tf.memory().numTensors;
+    const out = await lastValueFrom(from(data).pipe(predict(model), toArray()));
+    expect(tf.memory().numTensors).toBe(before);
+    expect(out).toHaveLength(5);
+    for (const p of out) {
+      expect(p.probs).toHaveLength(7 * 2);
+      for (let r = 0; r < 7; r++) expect(p.probs[2 * r]! + p.probs[2 * r + 1]!).toBeCloseTo(1, 5);
+      expect(p.lossSum).toBeGreaterThan(0);
+    }
+    const again = await lastValueFrom(from(data).pipe(predict(model), toArray()));
+    expect(again.map((p) => Array.from(p.probs))).toEqual(out.map((p) => Array.from(p.probs)));
+    disposeClassifier(model);
+  });
+});
