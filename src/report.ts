@@ -1,5 +1,9 @@
-import type { Skip } from './core/types.js';
+import * as tf from '@tensorflow/tfjs-core';
+import type { Skip, Split } from './core/types.js';
+import type { ExperimentOptions } from './graphs/graph.js';
+import { countParams, type Classifier } from './models/classifier.js';
 import type { OperatorStats } from './operators/measure.js';
+import type { Metrics } from './operators/metrics.js';
 
 export interface EpochRecord {
   epoch: number;
@@ -55,6 +59,61 @@ export interface Report {
   options: Record<string, unknown>;
   startedAt: string;
   seconds: number;
+}
+
+export interface ReportInput {
+  graph: string;
+  model: Classifier;
+  data: Split;
+  history: EpochRecord[];
+  /** The final inference pass: metrics of the test images, of all images, and its wall time. */
+  pass: { test: Metrics; all: Metrics; seconds: number };
+  skipped: Skip[];
+  operators: Record<string, OperatorStats>;
+  options: ExperimentOptions;
+  startedAt: Date;
+  speedBatch: number;
+}
+
+export function assembleReport({ graph, model, data, history, pass, skipped, operators, options, startedAt, speedBatch }: ReportInput): Report {
+  const classes = data.classes.length;
+  const params = countParams(model);
+  return {
+    graph,
+    model: model.name,
+    weights: model.weights,
+    backend: tf.getBackend(),
+    protocol: data.protocol,
+    seed: data.seed,
+    dataset: {
+      root: data.roots.train,
+      testRoot: data.roots.test,
+      classes,
+      classNames: data.classes.map((c) => c.name),
+      train: data.train.length,
+      test: data.test.length,
+      skipped: skipped.length,
+      skippedByReason: countByReason(skipped),
+      skippedFiles: skipped,
+      shortClasses: data.shortClasses,
+    },
+    metrics: {
+      top1: pass.test.top1,
+      top5: pass.test.top5,
+      meanPerClass: pass.test.meanPerClass,
+      loss: pass.test.loss,
+      studyAverage: pass.all.top1,
+      perClass: Object.fromEntries(data.classes.map((c, i) => [c.name, Number.isNaN(pass.test.perClass[i]!) ? null : pass.test.perClass[i]!])),
+      confusion: Array.from({ length: classes }, (_, r) => Array.from(pass.test.confusion.subarray(r * classes, (r + 1) * classes))),
+    },
+    history,
+    speed: { batch: speedBatch, images: pass.all.count, imagesPerSecond: pass.all.count / pass.seconds, fullPassSeconds: pass.seconds },
+    size: { params, bytes: 4 * params },
+    operators,
+    options: { ...options },
+    startedAt: startedAt.toISOString(),
+    seconds: (Date.now() - startedAt.getTime()) / 1000,
+  };
 }
 
 export function countByReason(skips: readonly Skip[]): Record<string, number> {

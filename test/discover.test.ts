@@ -57,6 +57,7 @@ describe('discover', () => {
 
   it('accepts the folder that holds the unpacked archive', async () => {
     const root = await caltech256Tree();
+    await writeFile(join(root, '..', 'README.txt'), 'Caltech-256');
     const dataset = await firstValueFrom(discover(join(root, '..'), { exclude: ['clutter'] }));
     expect(dataset.root).toBe(root);
     expect(dataset.classes).toHaveLength(3);

@@ -132,6 +132,7 @@ async function main(argv: string[]): Promise<number> {
     experiment(getGraph(graph), options, {
       onProgress: progress.update,
       onSkip: (s) => say(`skipped ${s.path}: ${s.reason}`),
+      onWarning: (line) => say(`warning: ${line}`),
       onEpoch: (h, epochs) => {
         progress.stop();
         say(`epoch ${h.epoch}/${epochs}: loss ${h.loss.toFixed(3)} top-1 ${pct(h.top1)} | val loss ${h.valLoss.toFixed(3)} val top-1 ${pct(h.valTop1)} | ${h.seconds.toFixed(1)} s`);

@@ -4,7 +4,7 @@ import { concatMap, defer, finalize, from, last, map, range, reduce, switchMap, 
 import { writeFileAtomic, writeJsonAtomic } from '../core/files.js';
 import { randomFor, shuffled } from '../core/random.js';
 import type { ImageBatch, Predictions, Sample, Skip, Split } from '../core/types.js';
-import { countParams, createModel, disposeClassifier, type Classifier } from '../models/index.js';
+import { createModel, disposeClassifier, type Classifier } from '../models/index.js';
 import { augment } from '../operators/augment.js';
 import { batch } from '../operators/batch.js';
 import { decode } from '../operators/decode.js';
@@ -16,7 +16,7 @@ import { prefetch } from '../operators/prefetch.js';
 import { manifestOf, parseProtocol, split } from '../operators/split.js';
 import { subset } from '../operators/subset.js';
 import { train } from '../operators/train.js';
-import { countByReason, renderMarkdown, type EpochRecord, type Report } from '../report.js';
+import { assembleReport, renderMarkdown, type EpochRecord, type Report } from '../report.js';
 import { BASE_OPTIONS, type ExperimentOptions, type GraphDefinition } from './graph.js';
 
 /** The study's speed figure: one inference pass over the whole dataset at batch 32. */
@@ -34,6 +34,8 @@ export interface ExperimentHooks {
   /** Called once per file that cannot be used, the first time it is met. */
   onSkip?: (skip: Skip) => void;
   onEpoch?: (record: EpochRecord, epochs: number) => void;
+  /** One-line notices that do not stop the run. */
+  onWarning?: (line: string) => void;
 }
 
 const seconds = () => performance.now() / 1000;
@@ -72,7 +74,7 @@ export function experiment(graph: GraphDefinition, given: Partial<ExperimentOpti
         const images = augmented ? decoded.pipe(measure(meter, 'augment', augment({ seed: options.seed, epoch }))) : decoded;
         return consume(images.pipe(measure(meter, 'batch', batch(batchSize), (b) => b.y.length))).pipe(pull.consumed((p) => p.labels.length));
       };
-      const report = (phase: Progress['phase'], epoch: number, total: number) => {
+      const progressOf = (phase: Progress['phase'], epoch: number, total: number) => {
         let done = 0;
         return map((p: Predictions) => {
           done += p.labels.length;
@@ -82,7 +84,7 @@ export function experiment(graph: GraphDefinition, given: Partial<ExperimentOpti
       };
       const evaluate = (samples: Sample[], epoch: number) =>
         feed(samples, epoch, options.batch, false, (b) => b.pipe(measure(meter, 'predict', predict(model), countImages))).pipe(
-          report('evaluate', epoch, samples.length),
+          progressOf('evaluate', epoch, samples.length),
           measure(meter, 'metrics', metrics(data.classes.length)),
           last(null, summarize(emptyTally(data.classes.length))),
         );
@@ -90,7 +92,7 @@ export function experiment(graph: GraphDefinition, given: Partial<ExperimentOpti
         const start = seconds();
         const order = shuffled(data.train, randomFor(options.seed, 'epoch', epoch));
         return feed(order, epoch, options.batch, options.augment, (b) => b.pipe(measure(meter, 'train', train(model, optimizer), countImages))).pipe(
-          report('train', epoch, order.length),
+          progressOf('train', epoch, order.length),
           metrics(data.classes.length),
           last(null, summarize(emptyTally(data.classes.length))),
           concatMap((fit: Metrics) =>
@@ -107,7 +109,7 @@ export function experiment(graph: GraphDefinition, given: Partial<ExperimentOpti
       const fullPass = defer(() => {
         const start = seconds();
         const total = data.test.length + data.train.length;
-        const progress = report('full pass', 0, total);
+        const progress = progressOf('full pass', 0, total);
         const pass = (samples: Sample[], seed: Tally) =>
           feed(samples, 0, SPEED_BATCH, false, (b) => b.pipe(measure(meter, 'predict', predict(model), countImages))).pipe(progress, reduce(addPredictions, seed));
         return pass(data.test, emptyTally(data.classes.length)).pipe(
@@ -120,46 +122,12 @@ export function experiment(graph: GraphDefinition, given: Partial<ExperimentOpti
         toArray(),
         concatMap((history) =>
           fullPass.pipe(
-            map((pass): Report => ({
-              graph: graph.name,
-              model: model.name,
-              weights: model.weights,
-              backend: tf.getBackend(),
-              protocol: data.protocol,
-              seed: options.seed,
-              dataset: {
-                root: data.roots.train,
-                testRoot: data.roots.test,
-                classes: data.classes.length,
-                classNames: data.classes.map((c) => c.name),
-                train: data.train.length,
-                test: data.test.length,
-                skipped: skipped.size,
-                skippedByReason: countByReason([...skipped.values()]),
-                skippedFiles: [...skipped.values()],
-                shortClasses: data.shortClasses,
-              },
-              metrics: {
-                top1: pass.test.top1,
-                top5: pass.test.top5,
-                meanPerClass: pass.test.meanPerClass,
-                loss: pass.test.loss,
-                studyAverage: pass.all.top1,
-                perClass: Object.fromEntries(data.classes.map((c, i) => [c.name, Number.isNaN(pass.test.perClass[i]!) ? null : pass.test.perClass[i]!])),
-                confusion: Array.from({ length: data.classes.length }, (_, r) =>
-                  Array.from(pass.test.confusion.subarray(r * data.classes.length, (r + 1) * data.classes.length)),
-                ),
-              },
-              history,
-              speed: { batch: SPEED_BATCH, images: pass.all.count, imagesPerSecond: pass.all.count / pass.seconds, fullPassSeconds: pass.seconds },
-              size: { params: countParams(model), bytes: 4 * countParams(model) },
-              operators: meter.snapshot(),
-              options: { ...options },
-              startedAt: startedAt.toISOString(),
-              seconds: (Date.now() - startedAt.getTime()) / 1000,
-            })),
+            map((pass) =>
+              assembleReport({ graph: graph.name, model, data, history, pass, skipped: [...skipped.values()], operators: meter.snapshot(), options, startedAt, speedBatch: SPEED_BATCH }),
+            ),
           ),
         ),
+        finalize(() => optimizer.dispose()),
       );
     };
 
@@ -169,6 +137,10 @@ export function experiment(graph: GraphDefinition, given: Partial<ExperimentOpti
       split({ protocol, seed: options.seed, ...(testData ? { testData: testData.pipe(subset(options.limit, options.seed)) } : {}) }),
       concatMap(async (data) => {
         data.skipped.forEach(skip);
+        if (data.shortClasses.length > 0) {
+          hooks.onWarning?.(`${data.protocol} left out ${data.shortClasses.length} class(es) with too few images: ${data.shortClasses.map((c) => `${c.id} (${c.images})`).join(', ')}`);
+        }
+        if (data.train.length === 0) throw new Error(`the split (${data.protocol}) left no training images`);
         await writeJsonAtomic(join(options.out, 'manifest.json'), manifestOf(data));
         return data;
       }),

@@ -58,15 +58,13 @@ async function inspect(path: string): Promise<{ reason: string } | { real: strin
 
 /**
  * A Caltech archive unpacks to one folder (`256_ObjectCategories`) that holds the class folders;
- * accept either that folder or its parent.
+ * accept that folder, or its parent when it is the parent's only folder (beside loose files such
+ * as a README).
  */
-async function classRoot(root: string, entries: string[]): Promise<string> {
-  const top = new Set(entries.map((p) => p.split('/')[0]!));
-  if (top.size === 1 && entries.every((p) => p.includes('/'))) {
-    const only = [...top][0]!;
-    if (/_ObjectCategories$/.test(only)) return join(root, only);
-  }
-  return root;
+function classRoot(root: string, entries: string[]): string {
+  const folders = new Set(entries.filter((p) => p.includes('/')).map((p) => p.slice(0, p.indexOf('/'))));
+  const only = folders.size === 1 ? [...folders][0]! : null;
+  return only && /_ObjectCategories$/.test(only) ? join(root, only) : root;
 }
 
 /**
@@ -90,7 +88,7 @@ export function discover(root: string, options: DiscoverOptions = {}): Observabl
       );
     let base = root;
     let files = await scan(base);
-    const nestedRoot = await classRoot(root, files);
+    const nestedRoot = classRoot(root, files);
     if (nestedRoot !== root) {
       base = nestedRoot;
       files = await scan(base);

@@ -1,0 +1,44 @@
+import { cp, mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { lastValueFrom } from 'rxjs';
+import { describe, expect, it } from 'vitest';
+import { experiment, getGraph } from '../src/graphs/index.js';
+import type { Manifest } from '../src/operators/split.js';
+import { FIXTURE_ROOT, fixtureImages, temporaryDir } from './helpers.js';
+
+describe('experiment', () => {
+  it('trains on --data and tests on --test-data, matching classes by folder name and counting the rest as skipped', async () => {
+    const dir = await temporaryDir();
+    const testRoot = join(dir, 'test');
+    for (const cls of ['watch', 'ketch']) {
+      await mkdir(join(testRoot, cls), { recursive: true });
+      for (const photo of (await fixtureImages(cls)).slice(-3)) await cp(photo, join(testRoot, cls, photo.split('/').pop()!));
+    }
+    await mkdir(join(testRoot, 'zebra'));
+    await cp((await fixtureImages('bonsai'))[0]!, join(testRoot, 'zebra/z.jpg'));
+    const warnings: string[] = [];
+    const report = await lastValueFrom(
+      experiment(getGraph('mobilenetv2'), { data: FIXTURE_ROOT, testData: testRoot, limit: 20, epochs: 1, imageSize: 32, out: join(dir, 'run') }, { onWarning: (w) => warnings.push(w) }),
+    );
+    expect(report.protocol).toBe('external');
+    expect(report.dataset).toMatchObject({ root: FIXTURE_ROOT, testRoot, train: 20, test: 6, skipped: 1 });
+    expect(report.dataset.skippedByReason).toEqual({ 'class not in the training data': 1 });
+    expect(report.speed.images).toBe(26);
+    const manifest = JSON.parse(await readFile(join(dir, 'run/manifest.json'), 'utf8')) as Manifest;
+    expect(manifest.test.map(([path]) => path.split('/')[0]).sort()).toEqual(['ketch', 'ketch', 'ketch', 'watch', 'watch', 'watch']);
+    expect(warnings).toEqual([]);
+  });
+
+  it('warns about classes too small for per-class:N and fails clearly when nothing is left to train on', async () => {
+    const dir = await temporaryDir();
+    const warnings: string[] = [];
+    const run = experiment(getGraph('mobilenetv2'), { data: FIXTURE_ROOT, protocol: 'per-class:35', epochs: 1, imageSize: 32, out: join(dir, 'run') }, { onWarning: (w) => warnings.push(w) });
+    const report = await lastValueFrom(run);
+    expect(report.dataset.shortClasses.map((c) => c.id).sort()).toEqual(['Faces_easy', 'accordion', 'airplanes', 'bonsai', 'car_side', 'chandelier'].sort());
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/^per-class:35 left out 6 class\(es\) with too few images: /);
+    await expect(lastValueFrom(experiment(getGraph('mobilenetv2'), { data: FIXTURE_ROOT, protocol: 'per-class:50', epochs: 1, imageSize: 32, out: join(dir, 'run2') }))).rejects.toThrow(
+      /^the split \(per-class:50\) left no training images$/,
+    );
+  });
+});
