@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { installConvolutionGradients } from './backends/gradients.js';
 
 /** Which TensorFlow.js backend computes: `auto` takes the fastest one that loads here. */
 export type BackendChoice = 'auto' | 'gpu' | 'tensorflow' | 'wasm' | 'cpu';
@@ -59,6 +60,9 @@ function firstLine(error: unknown): string {
 
 async function activate(candidate: Candidate): Promise<void> {
   await candidate.load();
+  // Production mode: no debug checks, and no console advice from tfjs (rxcnn reports the backend itself).
+  tf.env().set('PROD', true);
+  installConvolutionGradients();
   if (!(await tf.setBackend(candidate.backend))) throw new Error(`tfjs could not initialise the ${candidate.backend} backend`);
   await tf.ready();
 }

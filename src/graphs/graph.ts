@@ -19,8 +19,8 @@ export interface ExperimentOptions {
   limit?: number;
   resize: ResizeMode;
   augment: boolean;
-  /** `imagenet`, `none` or a path to a weights file. */
-  weights: string;
+  /** `imagenet`, `none`, a weights file, a tfjs model folder or a URL; the model's own default when absent. */
+  weights?: string;
   alpha?: number;
   /** Batches decoded ahead of the compute (the prefetch bound, in batches). */
   prefetch: number;
@@ -47,7 +47,6 @@ export const BASE_OPTIONS: Omit<ExperimentOptions, 'data' | 'out'> = {
   seed: 0,
   resize: 'squash',
   augment: true,
-  weights: 'imagenet',
   prefetch: 4,
   concurrency: 4,
 };
@@ -60,7 +59,7 @@ export function registerGraph(definition: GraphDefinition): void {
 }
 
 export function listGraphs(): GraphDefinition[] {
-  return [...graphs.values()].sort((a, b) => a.name.localeCompare(b.name));
+  return [...graphs.values()].sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
 }
 
 export function getGraph(name: string): GraphDefinition {

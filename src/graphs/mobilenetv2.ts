@@ -5,5 +5,5 @@ export const mobileNetV2Graph: GraphDefinition = {
   name: 'mobilenetv2',
   model: 'mobilenetv2',
   description: 'MobileNetV2 (alpha 0.5, embedded ImageNet weights) with a frozen backbone and a trained softmax head',
-  defaults: { epochs: 5, lr: 1e-3, weights: 'imagenet' },
+  defaults: { epochs: 5, lr: 1e-3 },
 };

@@ -1,10 +1,9 @@
-import { basename } from 'node:path';
 import * as tf from '@tensorflow/tfjs-layers';
 import type { SymbolicTensor } from '@tensorflow/tfjs-layers';
-import { denseHead } from './classifier.js';
-import { loadKerasH5 } from './keras-h5.js';
-import type { ModelDefinition } from './registry.js';
-import { knownWeightsFile, type KnownWeights } from './weights.js';
+import type { BuildOptions, ModelDefinition } from './registry.js';
+import { globalPool, topActivation } from './top.js';
+import { outputChannels } from './load-weights.js';
+import type { KnownWeights } from './weights.js';
 
 /** Keras' `_make_divisible`: round channel counts to a multiple of 8 without losing more than 10%. */
 export function makeDivisible(value: number, divisor = 8): number {
@@ -81,16 +80,11 @@ const BLOCKS: ReadonlyArray<readonly [number, number, number]> = [
   [320, 1, 6],
 ];
 
-export interface MobileNetV2Options {
-  alpha: number;
-  inputSize: number;
-}
-
 /**
- * MobileNetV2 feature extractor (Keras `include_top=False, pooling='avg'`) with Keras-applications
- * layer names, so ImageNet weights load by name.
+ * MobileNetV2 (Sandler et al. 2018) as Keras applications builds it, with its layer names, so
+ * ImageNet weights load by name.
  */
-export function mobileNetV2Backbone({ alpha, inputSize }: MobileNetV2Options): tf.LayersModel {
+export function mobileNetV2({ alpha, inputSize, includeTop, classes, pooling, classifierActivation }: BuildOptions): tf.LayersModel {
   const input = tf.input({ shape: [inputSize, inputSize, 3], name: 'input_1' });
   let x = tf.layers.zeroPadding2d({ padding: correctPad(inputSize), name: 'Conv1_pad' }).apply(input) as SymbolicTensor;
   x = tf.layers
@@ -105,7 +99,12 @@ export function mobileNetV2Backbone({ alpha, inputSize }: MobileNetV2Options): t
   x = tf.layers.conv2d({ filters: lastFilters, kernelSize: 1, useBias: false, name: 'Conv_1' }).apply(x) as SymbolicTensor;
   x = bn('Conv_1_bn').apply(x) as SymbolicTensor;
   x = relu6('out_relu').apply(x) as SymbolicTensor;
-  x = tf.layers.globalAveragePooling2d({ name: 'global_average_pooling2d' }).apply(x) as SymbolicTensor;
+  if (includeTop) {
+    x = tf.layers.globalAveragePooling2d({ name: 'global_average_pooling2d' }).apply(x) as SymbolicTensor;
+    x = tf.layers.dense({ units: classes, activation: topActivation(classifierActivation), name: 'predictions' }).apply(x) as SymbolicTensor;
+  } else {
+    x = globalPool(x, pooling);
+  }
   return tf.model({ inputs: input, outputs: x, name: `mobilenetv2_${alpha}_${inputSize}` });
 }
 
@@ -122,50 +121,33 @@ export function legacyMobileNetV2Name(name: string): string {
 }
 
 const KERAS_SIZES = [96, 128, 160, 192, 224];
+const KERAS = 'https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/';
+/** SHA-256 of the files this project has checked. */
+const SHA256: Record<string, string> = {
+  'mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.5_224_no_top.h5': '279052de2cfa801003aa6cc25cc4d007d35dd0b76f06935268c79788b7642d05',
+  'mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5': 'df1c3db1d0d9193719c4c70f707c56f7021f999f825bdc57454c275cf6def19f',
+};
 
-/**
- * Keras publishes weights per input size (96…224); convolution weights work at any size, so the
- * 224 file stands in when the exact size is not at hand, as Keras does for other sizes.
- */
-function kerasWeights(alpha: number, inputSize: number): KnownWeights[] {
-  const sizes = KERAS_SIZES.includes(inputSize) && inputSize !== 224 ? [inputSize, 224] : [224];
-  return sizes.map((rows) => kerasWeightsFor(alpha, rows));
-}
-
-function kerasWeightsFor(alpha: number, rows: number): KnownWeights {
+function kerasWeights(alpha: number, rows: number): KnownWeights {
   const file = `mobilenet_v2_weights_tf_dim_ordering_tf_kernels_${Number.isInteger(alpha) ? alpha.toFixed(1) : alpha}_${rows}_no_top.h5`;
-  return { file, url: `https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/${file}` };
+  return { file, url: `${KERAS}${file}`, ...(SHA256[file] ? { sha256: SHA256[file] } : {}) };
 }
 
-export const mobileNetV2: ModelDefinition = {
+export const mobileNetV2Definition: ModelDefinition = {
   name: 'mobilenetv2',
-  description: 'MobileNetV2 (Sandler et al. 2018), frozen ImageNet backbone + softmax head; alpha 0.5 by default (embedded weights)',
+  description: 'MobileNetV2 (2018); frozen ImageNet backbone + softmax head as in the study; alpha 0.5 by default (weights embedded)',
   defaultInputSize: 224,
+  minInputSize: 32,
   preprocessing: 'symmetric',
-  weightSources: ['imagenet: Keras applications .h5 (alpha 0.5 embedded)', 'path to a Keras .h5 file', 'none'],
-  async create({ classes, weights = 'imagenet', inputSize = 224, alpha = 0.5 }) {
-    const backbone = mobileNetV2Backbone({ alpha, inputSize });
-    try {
-      let source = 'random initialisation';
-      if (weights !== 'none') {
-        const path = weights === 'imagenet' ? await knownWeightsFile(kerasWeights(alpha, inputSize)) : weights;
-        await loadKerasH5(backbone, path, { rename: legacyMobileNetV2Name });
-        source = weights === 'imagenet' ? `imagenet (${basename(path)})` : path;
-      }
-      backbone.trainable = false;
-      const features = backbone.outputs[0]!.shape[1] as number;
-      return {
-        name: `mobilenetv2_${alpha}`,
-        inputSize,
-        preprocessing: 'symmetric',
-        classes,
-        backbone,
-        head: denseHead(features, classes),
-        weights: source,
-      };
-    } catch (error) {
-      backbone.dispose();
-      throw error;
-    }
+  alphas: [0.5, 0.35, 0.75, 1.0, 1.3, 1.4],
+  training: { kind: 'transfer', head: {} },
+  build: mobileNetV2,
+  // Keras publishes weights per input size; convolution weights work at any size, so the 224 file
+  // stands in when the exact size is not at hand, as Keras does for other sizes.
+  imagenet: ({ alpha, inputSize }) => (KERAS_SIZES.includes(inputSize) && inputSize !== 224 ? [inputSize, 224] : [224]).map((rows) => kerasWeights(alpha, rows)),
+  renamer: () => legacyMobileNetV2Name,
+  inferAlpha: (stored, rename) => {
+    const channels = outputChannels(stored, 'block_16_project', rename);
+    return [0.35, 0.5, 0.75, 1.0, 1.3, 1.4].find((alpha) => makeDivisible(320 * alpha) === channels);
   },
 };

@@ -1,24 +1,57 @@
-import type { Classifier } from './classifier.js';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
+import type { HeadOptions } from './classifier.js';
+import type { StoredLayers } from './load-weights.js';
 import type { Preprocessing } from './preprocessing.js';
+import type { ClassifierActivation, Pooling } from './top.js';
+import type { KnownWeights } from './weights.js';
+
+/** Keras-applications arguments of a network builder. */
+export interface BuildOptions {
+  inputSize: number;
+  /** Width multiplier (MobileNets); ignored by the others. */
+  alpha: number;
+  includeTop: boolean;
+  classes: number;
+  pooling?: Pooling;
+  classifierActivation?: ClassifierActivation;
+  /** Which weights will be loaded (EfficientNet adds an input rescaling for ImageNet weights, as Keras 3 does). */
+  weights?: string;
+}
 
 export interface CreateModelOptions {
   classes: number;
-  /** `imagenet` (the known source), `none` (random initialisation) or a path to a weights file. */
+  /** `imagenet` (the known source), `none` (random initialisation), a weights file, a tfjs model folder or a URL. */
   weights?: string;
   inputSize?: number;
   /** Width multiplier of the MobileNets. */
   alpha?: number;
 }
 
-/** One architecture: what it needs and how to build it. */
+/** How the study trains an architecture. */
+export type TrainingPlan =
+  /** Frozen ImageNet backbone, global average pooling, then this dense head. */
+  | { kind: 'transfer'; head: HeadOptions }
+  /** The whole network, its top (`topLayers`) rebuilt for the classes. */
+  | { kind: 'scratch'; topLayers: string[] };
+
+/** One architecture: one file in src/models plus one `registerModel`. */
 export interface ModelDefinition {
   name: string;
   description: string;
   defaultInputSize: number;
+  minInputSize: number;
   preprocessing: Preprocessing;
-  /** Where its ImageNet weights come from, for `listModels` and error messages. */
-  weightSources: string[];
-  create(options: CreateModelOptions): Promise<Classifier>;
+  /** Width multipliers with published weights; the first is rxcnn's default. */
+  alphas?: number[];
+  training: TrainingPlan;
+  /** The Keras-applications network, with Keras' layer names. */
+  build(options: BuildOptions): LayersModel;
+  /** Known ImageNet weights of the network without its top, best first. */
+  imagenet(options: { alpha: number; inputSize: number }): KnownWeights[];
+  /** The width multiplier a weights file was made for, from its tensor shapes (MobileNets). */
+  inferAlpha?: (stored: StoredLayers, rename: (name: string) => string) => number | undefined;
+  /** Maps the layer names of a weights file (all given) to the builder's, for older Keras files. */
+  renamer?: (fileLayers: readonly string[]) => (name: string) => string;
 }
 
 const registry = new Map<string, ModelDefinition>();
@@ -29,15 +62,11 @@ export function registerModel(definition: ModelDefinition): void {
 }
 
 export function listModels(): ModelDefinition[] {
-  return [...registry.values()].sort((a, b) => a.name.localeCompare(b.name));
+  return [...registry.values()].sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
 }
 
 export function getModel(name: string): ModelDefinition {
   const definition = registry.get(name);
   if (!definition) throw new Error(`unknown model '${name}'; known models: ${listModels().map((m) => m.name).join(', ')}`);
   return definition;
-}
-
-export async function createModel(name: string, options: CreateModelOptions): Promise<Classifier> {
-  return getModel(name).create(options);
 }

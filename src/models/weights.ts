@@ -3,36 +3,39 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+/** A published weights file and how to check it. */
+export interface KnownWeights {
+  file: string;
+  url: string;
+  sha256?: string;
+  /** Keras publishes MD5 sums for some files. */
+  md5?: string;
+}
+
 /** Where downloaded weights live, like Keras' `~/.keras/models`; `RXCNN_CACHE` overrides it. */
 export function cacheDir(): string {
   return process.env['RXCNN_CACHE'] ?? join(homedir(), '.cache', 'rxcnn');
 }
+
+export const weightsCacheDir = () => join(cacheDir(), 'weights');
 
 /** Weight files committed with rxcnn, so the default job runs offline. */
 export function embeddedWeights(file: string): string {
   return fileURLToPath(new URL(`../../fixtures/weights/${file}`, import.meta.url));
 }
 
-const exists = (path: string) => access(path).then(
-  () => true,
-  () => false,
-);
+export const exists = (path: string) =>
+  access(path).then(
+    () => true,
+    () => false,
+  );
 
-export interface KnownWeights {
-  file: string;
-  url: string;
-}
-
-/**
- * The first of `choices` (best first) that is embedded or already in the cache; otherwise one line
- * saying what to fetch for the first choice and where to put it.
- */
-export async function knownWeightsFile(choices: readonly KnownWeights[]): Promise<string> {
+/** The first of `choices` that is embedded or already in the cache, or null. */
+export async function localWeightsFile(choices: readonly KnownWeights[]): Promise<string | null> {
   for (const { file } of choices) {
-    for (const candidate of [embeddedWeights(file), join(cacheDir(), 'weights', file)]) {
+    for (const candidate of [embeddedWeights(file), join(weightsCacheDir(), file)]) {
       if (await exists(candidate)) return candidate;
     }
   }
-  const { file, url } = choices[0]!;
-  throw new Error(`weights ${file} are not available offline: download ${url} into ${join(cacheDir(), 'weights')}/ or pass --weights <file>`);
+  return null;
 }

@@ -8,11 +8,34 @@ import { normalize } from './to-tensor.js';
 export const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
+ * Kernels that training a layer class needs beyond inference and that rxcnn cannot stand in for
+ * (its own convolution gradients cover Conv2DBackpropFilter and the depthwise ones).
+ */
+const GRADIENT_KERNELS: Record<string, string[]> = {
+  Conv2D: ['Conv2DBackpropInput'],
+  SeparableConv2D: ['Conv2DBackpropInput'],
+};
+
+/**
+ * Training convolutions needs their gradient kernels; the WebAssembly backend as shipped lacks
+ * some (tfjs#8474), so say so up front rather than fail on the first step.
+ */
+export function assertTrainable(classifier: Classifier): void {
+  const backend = tf.getBackend();
+  const needed = new Set(classifier.head.layers.filter((l) => l.trainable && l.trainableWeights.length > 0).flatMap((l) => GRADIENT_KERNELS[l.getClassName()] ?? []));
+  const missing = [...needed].filter((kernel) => !tf.getKernel(kernel, backend));
+  if (missing.length > 0) {
+    throw new Error(`training ${classifier.name}'s convolutions needs ${missing.join(', ')}, which the ${backend} backend lacks; use --backend tensorflow (npm install @tensorflow/tfjs-node) or --backend cpu (slow)`);
+  }
+}
+
+/**
  * One optimisation step of the classifier's head per batch (softmax cross-entropy), the frozen
  * backbone run in inference mode. Emits the batch's predictions and loss as they were before the
  * update. Every tensor it makes is disposed before it emits.
  */
 export function train(classifier: Classifier, optimizer: tf.Optimizer): OperatorFunction<ImageBatch, StepResult> {
+  assertTrainable(classifier);
   const variables = classifier.head.trainableWeights.map((w) => w.read() as tf.Variable);
   let step = 0;
   return concatMap(async (batch) => {

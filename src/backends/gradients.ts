@@ -1,0 +1,171 @@
+import * as tf from '@tensorflow/tfjs-core';
+// tfjs-core's Node bundle leaves gradient registration to tfjs-layers' bundle; load it first.
+import '@tensorflow/tfjs-layers';
+
+/**
+ * Convolution gradients built from forward ops (pad, strided slice, transpose, matMul), for
+ * backends that lack the dedicated kernels: tfjs-backend-wasm has no Conv2DBackpropFilter and no
+ * depthwise backprop kernels (tfjs#8474). The replacement gradients are installed once and decide
+ * per call: a backend that has the kernel keeps using it.
+ */
+
+type Padding = 'same' | 'valid' | number;
+
+interface ConvGeometry {
+  strides: [number, number];
+  /** [top, left] padding of the input. */
+  before: [number, number];
+  /** The input padded so that every output position reads a full window. */
+  paddedShape: [number, number];
+}
+
+function pair(value: number | [number, number]): [number, number] {
+  return Array.isArray(value) ? value : [value, value];
+}
+
+function geometry(inShape: number[], kernel: [number, number], outShape: number[], strides: [number, number], pad: Padding): ConvGeometry {
+  const [, h, w] = inShape as [number, number, number, number];
+  const [, oh, ow] = outShape as [number, number, number, number];
+  const needH = (oh - 1) * strides[0] + kernel[0];
+  const needW = (ow - 1) * strides[1] + kernel[1];
+  let before: [number, number];
+  if (pad === 'valid') before = [0, 0];
+  else if (pad === 'same') before = [Math.floor(Math.max(needH - h, 0) / 2), Math.floor(Math.max(needW - w, 0) / 2)];
+  else before = [pad, pad];
+  return { strides, before, paddedShape: [Math.max(needH, h + before[0]), Math.max(needW, w + before[1])] };
+}
+
+/** x padded as the convolution saw it, sized to cover every window. */
+function padInput(x: tf.Tensor4D, g: ConvGeometry): tf.Tensor4D {
+  const [, h, w] = x.shape;
+  return tf.pad(x, [
+    [0, 0],
+    [g.before[0], g.paddedShape[0] - h - g.before[0]],
+    [g.before[1], g.paddedShape[1] - w - g.before[1]],
+    [0, 0],
+  ]);
+}
+
+/** The input values that kernel tap (i, j) multiplied, for every output position: [N, OH, OW, C]. */
+function tap(padded: tf.Tensor4D, i: number, j: number, out: number[], g: ConvGeometry): tf.Tensor4D {
+  const [n, , , c] = padded.shape;
+  const [, oh, ow] = out as [number, number, number, number];
+  return tf.stridedSlice(padded, [0, i, j, 0], [n, i + (oh - 1) * g.strides[0] + 1, j + (ow - 1) * g.strides[1] + 1, c], [1, g.strides[0], g.strides[1], 1]) as tf.Tensor4D;
+}
+
+/** dL/dfilter of conv2d: for each tap, (x at that tap)ᵀ · dy, one matMul per tap. */
+export function conv2dFilterGradient(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: [number, number, number, number], strides: number | [number, number], pad: Padding): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [kh, kw, cin, cout] = filterShape;
+    const g = geometry(x.shape, [kh, kw], dy.shape, pair(strides), pad);
+    const padded = padInput(x, g);
+    const dy2 = tf.reshape(dy, [-1, cout]);
+    const taps: tf.Tensor2D[] = [];
+    for (let i = 0; i < kh; i++) {
+      for (let j = 0; j < kw; j++) {
+        const xt = tf.transpose(tf.reshape(tap(padded, i, j, dy.shape, g), [-1, cin]));
+        taps.push(tf.matMul(xt, dy2));
+      }
+    }
+    return tf.reshape(tf.stack(taps), [kh, kw, cin, cout]) as tf.Tensor4D;
+  });
+}
+
+/** dL/dfilter of a depthwise conv with multiplier M: per tap, Σ x·dy over batch and positions. */
+export function depthwiseFilterGradient(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: [number, number, number, number], strides: number | [number, number], pad: Padding): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [kh, kw, c, m] = filterShape;
+    const g = geometry(x.shape, [kh, kw], dy.shape, pair(strides), pad);
+    const padded = padInput(x, g);
+    const dy5 = tf.reshape(dy, [-1, c, m]);
+    const taps: tf.Tensor[] = [];
+    for (let i = 0; i < kh; i++) {
+      for (let j = 0; j < kw; j++) {
+        taps.push(tf.sum(tf.mul(tf.reshape(tap(padded, i, j, dy.shape, g), [-1, c, 1]), dy5), 0));
+      }
+    }
+    return tf.reshape(tf.stack(taps), [kh, kw, c, m]) as tf.Tensor4D;
+  });
+}
+
+/**
+ * dL/dx of a depthwise conv: every tap sends dy·w back to the input positions it read. Stride
+ * gaps are made by interleaving zeros (reshape of a padded stack), then each tap is placed by padding.
+ */
+export function depthwiseInputGradient(xShape: [number, number, number, number], dy: tf.Tensor4D, filter: tf.Tensor4D, strides: number | [number, number], pad: Padding): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [n, h, w, c] = xShape;
+    const [kh, kw, , m] = filter.shape;
+    const [, oh, ow] = dy.shape;
+    const g = geometry(xShape, [kh, kw], dy.shape, pair(strides), pad);
+    const [sh, sw] = g.strides;
+    const dy5 = tf.reshape(dy, [n, oh, ow, c, m]);
+    // Rows/columns of the padded input reached by tap 0: 0, s, 2s, … (zeros between).
+    const spreadH = (oh - 1) * sh + 1;
+    const spreadW = (ow - 1) * sw + 1;
+    let total: tf.Tensor4D = tf.zeros([n, g.paddedShape[0], g.paddedShape[1], c]);
+    for (let i = 0; i < kh; i++) {
+      for (let j = 0; j < kw; j++) {
+        const weights = tf.reshape(tf.slice(filter, [i, j, 0, 0], [1, 1, c, m]), [1, 1, 1, c, m]);
+        let contribution = tf.sum(tf.mul(dy5, weights), 4) as tf.Tensor4D;
+        if (sh > 1 || sw > 1) {
+          const gaps = tf.pad(tf.reshape(contribution, [n, oh, 1, ow, 1, c]), [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]]);
+          contribution = tf.slice(tf.reshape(gaps, [n, oh * sh, ow * sw, c]) as tf.Tensor4D, [0, 0, 0, 0], [n, spreadH, spreadW, c]);
+        }
+        const placed = tf.pad(contribution, [
+          [0, 0],
+          [i, g.paddedShape[0] - spreadH - i],
+          [j, g.paddedShape[1] - spreadW - j],
+          [0, 0],
+        ]);
+        total = tf.add(total, placed) as tf.Tensor4D;
+      }
+    }
+    return tf.slice(total, [0, g.before[0], g.before[1], 0], [n, h, w, c]);
+  });
+}
+
+const has = (kernel: string) => tf.getKernel(kernel, tf.getBackend()) !== undefined;
+
+interface ConvAttrs {
+  strides: number | [number, number];
+  pad: Padding;
+  dilations?: number | [number, number];
+  dataFormat?: string;
+}
+
+const simple = (attrs: ConvAttrs) => (attrs.dataFormat ?? 'NHWC') === 'NHWC' && pair(attrs.dilations ?? 1).every((d) => d === 1) && (typeof attrs.pad === 'string' || typeof attrs.pad === 'number');
+
+let installed = false;
+
+/** Installs the convolution gradients once; they defer to native kernels wherever those exist. */
+export function installConvolutionGradients(): void {
+  if (installed) return;
+  installed = true;
+  const conv = tf.getGradient('Conv2D')!;
+  tf.registerGradient({
+    kernelName: 'Conv2D',
+    inputsToSave: ['x', 'filter'],
+    gradFunc: (dy, saved, attrs) => {
+      const native = conv.gradFunc(dy, saved, attrs);
+      const a = attrs as unknown as ConvAttrs;
+      if (has('Conv2DBackpropFilter') || !simple(a)) return native;
+      const [x, filter] = saved as [tf.Tensor4D, tf.Tensor4D];
+      return { x: native['x']!, filter: () => conv2dFilterGradient(x, dy as tf.Tensor4D, filter.shape, a.strides, a.pad) };
+    },
+  });
+  const depthwise = tf.getGradient('DepthwiseConv2dNative')!;
+  tf.registerGradient({
+    kernelName: 'DepthwiseConv2dNative',
+    inputsToSave: ['x', 'filter'],
+    gradFunc: (dy, saved, attrs) => {
+      const a = attrs as unknown as ConvAttrs;
+      if ((has('DepthwiseConv2dNativeBackpropFilter') && has('DepthwiseConv2dNativeBackpropInput')) || !simple(a)) return depthwise.gradFunc(dy, saved, attrs);
+      const [x, filter] = saved as [tf.Tensor4D, tf.Tensor4D];
+      return {
+        x: () => depthwiseInputGradient(x.shape, dy as tf.Tensor4D, filter, a.strides, a.pad),
+        filter: () => depthwiseFilterGradient(x, dy as tf.Tensor4D, filter.shape, a.strides, a.pad),
+      };
+    },
+  });
+}

@@ -1,0 +1,80 @@
+import { stat } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
+import { denseHead, type Classifier } from './classifier.js';
+import { downloadWeights } from './download.js';
+import { readKerasH5 } from './keras-h5.js';
+import { assignWeights } from './load-weights.js';
+import { getModel, type CreateModelOptions, type ModelDefinition } from './registry.js';
+import { readTfjsLayersWeights } from './tfjs-layers-format.js';
+import { localWeightsFile, weightsCacheDir } from './weights.js';
+
+/** Where `weights` points: a local file or folder, fetched into the cache first when it is a URL or `imagenet`. */
+async function weightsPath(definition: ModelDefinition, weights: string, alpha: number, inputSize: number): Promise<string> {
+  if (weights === 'imagenet') {
+    const choices = definition.imagenet({ alpha, inputSize });
+    if (choices.length === 0) throw new Error(`no ImageNet weights are known for ${definition.name} alpha ${alpha}`);
+    return (await localWeightsFile(choices)) ?? downloadWeights(choices[0]!, { dir: weightsCacheDir(), progress: true });
+  }
+  if (/^https?:\/\//.test(weights)) {
+    const known = definition.imagenet({ alpha, inputSize }).find((k) => k.url === weights);
+    return downloadWeights(known ?? { file: basename(new URL(weights).pathname), url: weights }, { dir: weightsCacheDir(), progress: true });
+  }
+  return weights;
+}
+
+/**
+ * Loads weights into `model` from a Keras .h5 file or a tfjs layers folder; returns what was used.
+ * Layers of the file that the model lacks (a classifier top) are ignored and named in the result;
+ * layers of the model that the file lacks are an error, except `optional` ones.
+ */
+async function loadInto(model: LayersModel, definition: ModelDefinition, path: string, alpha: number, optional: readonly string[] = []): Promise<string> {
+  const info = await stat(path).catch(() => null);
+  if (!info) throw new Error(`weights not found: ${path}`);
+  const source = info.isDirectory() ? join(path, 'model.json') : path;
+  const stored = info.isDirectory() ? await readTfjsLayersWeights(path) : await readKerasH5(path);
+  const rename = definition.renamer?.(stored.map((l) => l.layer)) ?? ((name: string) => name);
+  const held = definition.inferAlpha?.(stored, rename);
+  if (held !== undefined && held !== alpha) throw new Error(`${source} holds ${definition.name} alpha ${held} weights, not alpha ${alpha}; pass --alpha ${held}`);
+  const result = assignWeights(model, stored, source, { rename, allowUnused: true, optional });
+  return result.unused.length ? `${source} (${result.unused.length} layers of it unused: ${result.unused.join(', ')})` : source;
+}
+
+/**
+ * Builds a registered architecture as a {@link Classifier} for `classes` classes, as the study
+ * trains it: a frozen backbone with ImageNet (or given) weights and a dense head, or the whole
+ * network from scratch.
+ */
+export async function createModel(name: string, options: CreateModelOptions): Promise<Classifier> {
+  const definition = getModel(name);
+  const { classes, weights = definition.training.kind === 'scratch' ? 'none' : 'imagenet' } = options;
+  const alpha = options.alpha ?? definition.alphas?.[0] ?? 1;
+  if (definition.alphas && !definition.alphas.includes(alpha) && weights === 'imagenet') {
+    throw new Error(`${name} has ImageNet weights for alpha ${definition.alphas.join(', ')}, not ${alpha}`);
+  }
+  const inputSize = options.inputSize ?? definition.defaultInputSize;
+  if (inputSize < definition.minInputSize) throw new Error(`${name} needs an input of at least ${definition.minInputSize} px, got ${inputSize}`);
+  const label = `${name}${definition.alphas ? `_${alpha}` : ''}`;
+  const describe = (path: string) => (weights === 'imagenet' ? `imagenet (${basename(path)})` : path);
+
+  if (definition.training.kind === 'scratch') {
+    const network = definition.build({ inputSize, alpha, includeTop: true, classes, classifierActivation: 'linear', weights });
+    try {
+      const source = weights === 'none' ? 'none (from scratch)' : describe(await loadInto(network, definition, await weightsPath(definition, weights, alpha, inputSize), alpha, definition.training.topLayers));
+      return { name: label, inputSize, preprocessing: definition.preprocessing, classes, backbone: null, head: network, weights: source };
+    } catch (error) {
+      network.dispose();
+      throw error;
+    }
+  }
+  const backbone = definition.build({ inputSize, alpha, includeTop: false, classes, pooling: 'avg', weights });
+  try {
+    const source = weights === 'none' ? 'none (random backbone)' : describe(await loadInto(backbone, definition, await weightsPath(definition, weights, alpha, inputSize), alpha));
+    backbone.trainable = false;
+    const features = backbone.outputs[0]!.shape[1] as number;
+    return { name: label, inputSize, preprocessing: definition.preprocessing, classes, backbone, head: denseHead(features, classes, definition.training.head), weights: source };
+  } catch (error) {
+    backbone.dispose();
+    throw error;
+  }
+}
