@@ -1,7 +1,8 @@
 /**
  * `npm run bench` — per-operator throughput on real JPEGs (the embedded fixtures, and
  * ../shared/data/caltech101 when it is there). Figures go to the console and bench/results/<date>.json.
- * `npm run bench -- --quick` runs a tiny version (used by the tests).
+ * `npm run bench -- --quick` runs a tiny version; `npm run bench -- accuracy` the Caltech-101
+ * transfer-learning accuracy table (bench/accuracy.ts).
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -22,7 +23,12 @@ export function formatTable(rows: BenchRow[]): string {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { quick: { type: 'boolean' }, backend: { type: 'string' }, out: { type: 'string' } } });
+  const { values, positionals } = parseArgs({ options: { quick: { type: 'boolean' }, backend: { type: 'string' }, out: { type: 'string' } }, allowPositionals: true });
+  if (positionals[0] === 'accuracy') {
+    await import('./accuracy.js').then((m) => m.main());
+    return;
+  }
+  if (positionals.length > 0) throw new Error(`unknown bench '${positionals[0]}'; known: (default: operators), accuracy`);
   const backend = await useBackend((values.backend ?? 'auto') as Parameters<typeof useBackend>[0]);
   const datasets = values.quick ? [FIXTURES] : [FIXTURES, ...(existsSync(CALTECH101) ? [CALTECH101] : [])];
   const results: Record<string, BenchRow[]> = {};

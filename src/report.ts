@@ -14,6 +14,16 @@ export interface EpochRecord {
   seconds: number;
 }
 
+/** How the head was fed: cached backbone features (and what that means for augmentation) or images. */
+export interface FeatureReport {
+  cached: boolean;
+  augmentation: string;
+  dir: string | null;
+  hits: number;
+  misses: number;
+  corrupt: number;
+}
+
 /** Everything a run measured; written as `report.json` (accuracies are fractions 0…1). */
 export interface Report {
   graph: string;
@@ -55,6 +65,7 @@ export interface Report {
     fullPassSeconds: number;
   };
   size: { params: number; bytes: number };
+  features: FeatureReport;
   operators: Record<string, OperatorStats>;
   options: Record<string, unknown>;
   startedAt: string;
@@ -73,9 +84,10 @@ export interface ReportInput {
   options: ExperimentOptions;
   startedAt: Date;
   speedBatch: number;
+  features: FeatureReport;
 }
 
-export function assembleReport({ graph, model, data, history, pass, skipped, operators, options, startedAt, speedBatch }: ReportInput): Report {
+export function assembleReport({ graph, model, data, history, pass, skipped, operators, options, startedAt, speedBatch, features }: ReportInput): Report {
   const classes = data.classes.length;
   const params = countParams(model);
   return {
@@ -109,6 +121,7 @@ export function assembleReport({ graph, model, data, history, pass, skipped, ope
     history,
     speed: { batch: speedBatch, images: pass.all.count, imagesPerSecond: pass.all.count / pass.seconds, fullPassSeconds: pass.seconds },
     size: { params, bytes: 4 * params },
+    features,
     operators,
     options: { ...options },
     startedAt: startedAt.toISOString(),
@@ -139,6 +152,9 @@ export function renderMarkdown(report: Report): string {
     '',
     `The study's "average accuracy" (train and test images together, not a test figure): ${pct(m.studyAverage)}.`,
     `Full pass: ${s.images} images at batch ${s.batch}, decode included.`,
+    report.features.cached
+      ? `Backbone features cached (${report.features.hits} reused, ${report.features.misses} computed); augmentation ${report.features.augmentation}.`
+      : `Augmentation ${report.features.augmentation}.`,
     '',
     '## Training history',
     '',

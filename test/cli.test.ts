@@ -65,24 +65,32 @@ describe('npm run graph', () => {
     expect(report.speed.imagesPerSecond).toBeCloseTo(80 / report.speed.fullPassSeconds, 6);
     expect(report.size.params).toBe(706_224 + 1280 * 10 + 10);
     expect(report.size.bytes).toBe(4 * report.size.params);
-    for (const op of ['discover', 'decode', 'augment', 'batch', 'train', 'predict', 'metrics']) {
+    for (const op of ['discover', 'decode', 'batch', 'embed', 'train', 'predict', 'metrics']) {
       expect(report.operators[op], op).toBeDefined();
       expect(report.operators[op]!.items, op).toBeGreaterThan(0);
       expect(report.operators[op]!.perSecond, op).toBeGreaterThan(0);
     }
-    // every epoch decodes the training and test images once, and the full pass all of them again
-    expect(report.operators['decode']!.items).toBe(3 * 80 + 80);
+    // the frozen backbone's features are computed once; the full pass decodes every image again
+    expect(report.operators['decode']!.items).toBe(80 + 80);
+    expect(report.operators['embed']!.items).toBe(80);
+    expect(report.operators['train']!.items).toBe(3 * report.dataset.train);
+    expect(report.features).toMatchObject({ cached: true, misses: 80 });
+    expect(report.history[0]!.seconds).toBeGreaterThan(report.history[2]!.seconds);
     const markdown = await readFile(join(out, 'report.md'), 'utf8');
     expect(markdown).toContain('| test top-1 |');
     expect(markdown).toContain('"average accuracy"');
   });
 
-  it('--quiet prints only where the report is', async () => {
+  it('--quiet prints only where the report is; --no-cache decodes and augments every epoch', async () => {
     const out = join(await temporaryDir(), 'quiet');
-    const result = await graph('mobilenetv2', '--limit', '20', '--epochs', '1', '--image-size', '64', '--out', out, '--quiet');
+    const result = await graph('mobilenetv2', '--limit', '20', '--epochs', '2', '--image-size', '64', '--out', out, '--quiet', '--no-cache');
     expect(result.code).toBe(0);
     expect(result.stderr).toBe('');
     expect(result.stdout).toBe(`report: ${out}/report.md\n`);
+    const report = JSON.parse(await readFile(join(out, 'report.json'), 'utf8')) as Report;
+    expect(report.features).toMatchObject({ cached: false, augmentation: 'on: every epoch decodes and augments anew' });
+    expect(report.operators['augment']!.items).toBe(2 * report.dataset.train);
+    expect(report.operators['embed']).toBeUndefined();
   });
 
   it('an unknown graph, flag or backend fails with one line that lists the valid ones', async () => {

@@ -24,6 +24,7 @@ const FLAGS = {
   alpha: { type: 'string' },
   resize: { type: 'string' },
   'no-augment': { type: 'boolean' },
+  'no-cache': { type: 'boolean' },
   prefetch: { type: 'string' },
   concurrency: { type: 'string' },
   quiet: { type: 'boolean' },
@@ -41,6 +42,7 @@ const USAGE = `usage: npm run graph -- <graph> [flags]
   --limit N           use at most N images, balanced over classes
   --weights W         imagenet | none | path to a weights file   --alpha A (MobileNets)
   --resize MODE       squash | center-crop (default ${BASE_OPTIONS.resize})   --no-augment
+  --no-cache          recompute a frozen backbone's features every epoch (then augmentation applies)
   --prefetch N        batches decoded ahead (default ${BASE_OPTIONS.prefetch})   --concurrency N images decoded at once (default ${BASE_OPTIONS.concurrency})
   --out DIR           run folder (default runs/<graph>-<time>)   --quiet`;
 
@@ -90,6 +92,7 @@ export function parseCommandLine(argv: string[]): { graph: string; backend: Back
   set('alpha', number('alpha', values.alpha));
   set('resize', values.resize as ExperimentOptions['resize'] | undefined);
   if (values['no-augment']) options.augment = false;
+  if (values['no-cache']) options.cache = false;
   set('prefetch', number('prefetch', values.prefetch, isCount));
   set('concurrency', number('concurrency', values.concurrency, isCount));
   return { graph, backend, quiet: values.quiet ?? false, options };
@@ -108,7 +111,7 @@ function progressReporter(quiet: boolean) {
       if (current !== key) {
         if (key) bar.stop();
         key = current;
-        bar.start(p.total, 0, { phase: p.phase, epoch: p.phase === 'full pass' ? '' : `epoch ${p.epoch}` });
+        bar.start(p.total, 0, { phase: p.phase, epoch: p.phase === 'full pass' || p.phase === 'features' ? '' : `epoch ${p.epoch}` });
       }
       bar.update(p.done);
     },

@@ -54,6 +54,17 @@ export interface ImageBatch {
   paths: string[];
 }
 
+/** Backbone features of a batch of images (row-major N×D), with their labels and source paths. */
+export interface FeatureBatch {
+  features: Float32Array;
+  shape: [number, number];
+  y: Int32Array;
+  paths: string[];
+}
+
+/** What train and predict accept: images (run through the backbone) or features already computed. */
+export type Batch = ImageBatch | FeatureBatch;
+
 /** The per-image outcome of a forward pass: class probabilities (row-major, N×classes). */
 export interface Predictions {
   probs: Float32Array;

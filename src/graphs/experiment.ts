@@ -1,14 +1,18 @@
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { concatMap, defer, finalize, from, last, map, range, reduce, switchMap, toArray, type Observable } from 'rxjs';
+import pLimit from 'p-limit';
+import { concatMap, defer, finalize, from, last, map, range, reduce, shareReplay, switchMap, toArray, type Observable, type OperatorFunction } from 'rxjs';
+import { FeatureCache } from '../features/cache.js';
 import { writeFileAtomic, writeJsonAtomic } from '../core/files.js';
 import { randomFor, shuffled } from '../core/random.js';
-import type { ImageBatch, Predictions, Sample, Skip, Split } from '../core/types.js';
+import type { Batch, FeatureBatch, ImageBatch, Predictions, Sample, Skip, Split } from '../core/types.js';
 import { createModel, disposeClassifier, type Classifier } from '../models/index.js';
+import { cacheDir } from '../models/weights.js';
 import { augment } from '../operators/augment.js';
 import { batch } from '../operators/batch.js';
 import { decode } from '../operators/decode.js';
 import { discover } from '../operators/discover.js';
+import { embed } from '../operators/embed.js';
 import { Meter, measure, measureSource } from '../operators/measure.js';
 import { addPredictions, emptyTally, metrics, summarize, type Metrics, type Tally } from '../operators/metrics.js';
 import { predict } from '../operators/predict.js';
@@ -16,14 +20,14 @@ import { prefetch } from '../operators/prefetch.js';
 import { manifestOf, parseProtocol, split } from '../operators/split.js';
 import { subset } from '../operators/subset.js';
 import { train } from '../operators/train.js';
-import { assembleReport, renderMarkdown, type EpochRecord, type Report } from '../report.js';
+import { assembleReport, renderMarkdown, type EpochRecord, type FeatureReport, type Report } from '../report.js';
 import { BASE_OPTIONS, type ExperimentOptions, type GraphDefinition } from './graph.js';
 
 /** The study's speed figure: one inference pass over the whole dataset at batch 32. */
 export const SPEED_BATCH = 32;
 
 export interface Progress {
-  phase: 'train' | 'evaluate' | 'full pass';
+  phase: 'features' | 'train' | 'evaluate' | 'full pass';
   epoch: number;
   done: number;
   total: number;
@@ -39,13 +43,29 @@ export interface ExperimentHooks {
 }
 
 const seconds = () => performance.now() / 1000;
-const countImages = (p: Predictions) => p.labels.length;
+const countImages = (p: { y: Int32Array } | { labels: Int32Array }) => ('y' in p ? p.y : p.labels).length;
+
+/** Feature rows of `samples` (those that have features) in batches, in the given order. */
+function featureBatches(samples: readonly Sample[], table: ReadonlyMap<string, Float32Array>, size: number): FeatureBatch[] {
+  const rows = samples.filter((s) => table.has(s.path));
+  const out: FeatureBatch[] = [];
+  for (let i = 0; i < rows.length; i += size) {
+    const chunk = rows.slice(i, i + size);
+    const dim = table.get(chunk[0]!.path)!.length;
+    const features = new Float32Array(chunk.length * dim);
+    chunk.forEach((s, r) => features.set(table.get(s.path)!, r * dim));
+    out.push({ features, shape: [chunk.length, dim], y: Int32Array.from(chunk, (s) => s.label), paths: chunk.map((s) => s.path) });
+  }
+  return out;
+}
 
 /**
  * One architecture's experiment as an observable graph:
- * dataset → split → [decode → augment → batch → prefetch → train → metrics] per epoch, each
- * followed by [decode → batch → predict → metrics] on the test images, then one timed inference
- * pass over every image → report. Emits the report once its files are written.
+ * dataset → split → epochs → one timed inference pass over every image → report.
+ * With a frozen backbone, the backbone's features are computed once (cached on disk) and every
+ * epoch trains the head on them: [features → train → metrics] then [features → predict → metrics]
+ * on the test images. Otherwise (a network trained whole, or `cache: false`) every epoch runs
+ * [decode → augment → batch → prefetch → train → metrics] and [decode → batch → predict → metrics].
  */
 export function experiment(graph: GraphDefinition, given: Partial<ExperimentOptions> & Pick<ExperimentOptions, 'data' | 'out'>, hooks: ExperimentHooks = {}): Observable<Report> {
   const options: ExperimentOptions = { ...BASE_OPTIONS, ...graph.defaults, ...given };
@@ -62,41 +82,81 @@ export function experiment(graph: GraphDefinition, given: Partial<ExperimentOpti
 
     const withModel = (data: Split, model: Classifier) => {
       const optimizer = tf.train.adam(options.lr);
-      const size = model.inputSize;
-      const decodeOptions = { size, mode: options.resize, concurrency: options.concurrency };
+      const decodeOptions = { size: model.inputSize, mode: options.resize, concurrency: options.concurrency };
+      const classes = data.classes.length;
+      const cache = model.backbone && options.cache ? new FeatureCache(join(cacheDir(), 'features'), { model: model.name, weights: model.weights, preprocessing: model.preprocessing, inputSize: model.inputSize, resize: options.resize }) : null;
 
       /** decode → [augment] → batch under a prefetch bound, ending in `consume`. */
-      const feed = (samples: Sample[], epoch: number, batchSize: number, augmented: boolean, consume: (batches: Observable<ImageBatch>) => Observable<Predictions>) => {
+      const feed = <T extends { labels: Int32Array } | { y: Int32Array }>(samples: Sample[], epoch: number, batchSize: number, augmented: boolean, consume: (batches: Observable<ImageBatch>) => Observable<T>) => {
         const pull = prefetch(options.prefetch * batchSize);
-        const decoded = pull.source(samples).pipe(
-          measure(meter, 'decode', decode({ ...decodeOptions, onSkip: (s) => (skip(s), pull.drop()) })),
-        );
+        const decoded = pull.source(samples).pipe(measure(meter, 'decode', decode({ ...decodeOptions, onSkip: (s) => (skip(s), pull.drop()) })));
         const images = augmented ? decoded.pipe(measure(meter, 'augment', augment({ seed: options.seed, epoch }))) : decoded;
-        return consume(images.pipe(measure(meter, 'batch', batch(batchSize), (b) => b.y.length))).pipe(pull.consumed((p) => p.labels.length));
+        return consume(images.pipe(measure(meter, 'batch', batch(batchSize), countImages))).pipe(pull.consumed<T>(countImages));
       };
-      const progressOf = (phase: Progress['phase'], epoch: number, total: number) => {
+      const progressOf = <T extends { labels: Int32Array } | { y: Int32Array }>(phase: Progress['phase'], epoch: number, total: number) => {
         let done = 0;
-        return map((p: Predictions) => {
-          done += p.labels.length;
+        return map((p: T) => {
+          done += countImages(p);
           hooks.onProgress?.({ phase, epoch, done, total });
           return p;
         });
       };
-      const evaluate = (samples: Sample[], epoch: number) =>
-        feed(samples, epoch, options.batch, false, (b) => b.pipe(measure(meter, 'predict', predict(model), countImages))).pipe(
-          progressOf('evaluate', epoch, samples.length),
-          measure(meter, 'metrics', metrics(data.classes.length)),
-          last(null, summarize(emptyTally(data.classes.length))),
+      const summary = (epoch: number, phase: 'train' | 'evaluate', total: number) => (predictions: Observable<Predictions>) =>
+        predictions.pipe(progressOf<Predictions>(phase, epoch, total), measure(meter, 'metrics', metrics(classes)), last(null, summarize(emptyTally(classes))));
+
+      /** Backbone features of every image, from the cache or computed (and cached) now. */
+      const features: Observable<Map<string, Float32Array>> = defer(async () => {
+        const all = [...data.train, ...data.test];
+        const dim = model.backbone!.outputs[0]!.shape[1] as number;
+        const limit = pLimit(16);
+        const keys = await Promise.all(all.map((s) => limit(() => FeatureCache.contentKey(s.path).catch(() => null))));
+        const table = new Map<string, Float32Array>();
+        const keyOf = new Map<string, string>();
+        const misses: Sample[] = [];
+        await Promise.all(
+          all.map((s, i) =>
+            limit(async () => {
+              const key = keys[i];
+              if (!key) return misses.push(s);
+              keyOf.set(s.path, key);
+              const hit = await cache!.get(key, dim);
+              if (hit) table.set(s.path, hit);
+              else misses.push(s);
+            }),
+          ),
         );
+        misses.sort((a, b) => a.label - b.label || (a.path < b.path ? -1 : 1));
+        await drain(
+          feed<FeatureBatch>(misses, 0, options.batch, false, (b) => b.pipe(measure(meter, 'embed', embed(model), countImages))).pipe(
+            progressOf<FeatureBatch>('features', 1, misses.length),
+            concatMap(async (fb) => {
+              for (let r = 0; r < fb.paths.length; r++) {
+                const row = fb.features.slice(r * fb.shape[1], (r + 1) * fb.shape[1]);
+                table.set(fb.paths[r]!, row);
+                const key = keyOf.get(fb.paths[r]!);
+                if (key) await cache!.set(key, row);
+              }
+              return fb;
+            }),
+          ),
+        );
+        return table;
+      }).pipe(shareReplay(1));
+
+      /** From cached features, or through the decode pipeline with `step` inside the prefetch bound. */
+      const stepsOver = <T extends Predictions>(samples: Sample[], epoch: number, augmented: boolean, step: OperatorFunction<Batch, T>): Observable<T> =>
+        cache
+          ? features.pipe(concatMap((table) => from(featureBatches(samples, table, options.batch))), step)
+          : feed<T>(samples, epoch, options.batch, augmented, (b) => b.pipe(step));
+
       const trainEpoch = (epoch: number): Observable<EpochRecord> => {
         const start = seconds();
         const order = shuffled(data.train, randomFor(options.seed, 'epoch', epoch));
-        return feed(order, epoch, options.batch, options.augment, (b) => b.pipe(measure(meter, 'train', train(model, optimizer), countImages))).pipe(
-          progressOf('train', epoch, order.length),
-          metrics(data.classes.length),
-          last(null, summarize(emptyTally(data.classes.length))),
+        return stepsOver(order, epoch, options.augment, measure(meter, 'train', train(model, optimizer), countImages)).pipe(
+          summary(epoch, 'train', order.length),
           concatMap((fit: Metrics) =>
-            evaluate(data.test, epoch).pipe(
+            stepsOver(data.test, epoch, false, measure(meter, 'predict', predict(model), countImages)).pipe(
+              summary(epoch, 'evaluate', data.test.length),
               map((val) => {
                 const record = { epoch, loss: fit.loss, top1: fit.top1, valLoss: val.loss, valTop1: val.top1, seconds: seconds() - start };
                 hooks.onEpoch?.(record, options.epochs);
@@ -106,16 +166,22 @@ export function experiment(graph: GraphDefinition, given: Partial<ExperimentOpti
           ),
         );
       };
+
+      /** The study's speed figure: decode → backbone → head over every image (test first), timed. */
       const fullPass = defer(() => {
         const start = seconds();
-        const total = data.test.length + data.train.length;
-        const progress = progressOf('full pass', 0, total);
+        const progress = progressOf<Predictions>('full pass', 0, data.test.length + data.train.length);
         const pass = (samples: Sample[], seed: Tally) =>
-          feed(samples, 0, SPEED_BATCH, false, (b) => b.pipe(measure(meter, 'predict', predict(model), countImages))).pipe(progress, reduce(addPredictions, seed));
-        return pass(data.test, emptyTally(data.classes.length)).pipe(
+          feed<Predictions>(samples, 0, SPEED_BATCH, false, (b) => b.pipe(measure(meter, 'predict', predict(model), countImages))).pipe(progress, reduce(addPredictions, seed));
+        return pass(data.test, emptyTally(classes)).pipe(
           concatMap((test) => pass(data.train, test).pipe(map((all) => ({ test: summarize(test), all: summarize(all), seconds: seconds() - start })))),
         );
       });
+
+      const featureReport = (): FeatureReport =>
+        cache
+          ? { cached: true, augmentation: 'off: the head trains on cached features of un-augmented images', dir: cache.dir, hits: cache.hits, misses: cache.misses, corrupt: cache.corrupt }
+          : { cached: false, augmentation: options.augment ? 'on: every epoch decodes and augments anew' : 'off', dir: null, hits: 0, misses: 0, corrupt: 0 };
 
       return range(1, options.epochs).pipe(
         concatMap(trainEpoch),
@@ -123,7 +189,7 @@ export function experiment(graph: GraphDefinition, given: Partial<ExperimentOpti
         concatMap((history) =>
           fullPass.pipe(
             map((pass) =>
-              assembleReport({ graph: graph.name, model, data, history, pass, skipped: [...skipped.values()], operators: meter.snapshot(), options, startedAt, speedBatch: SPEED_BATCH }),
+              assembleReport({ graph: graph.name, model, data, history, pass, skipped: [...skipped.values()], operators: meter.snapshot(), options, startedAt, speedBatch: SPEED_BATCH, features: featureReport() }),
             ),
           ),
         ),
@@ -145,7 +211,7 @@ export function experiment(graph: GraphDefinition, given: Partial<ExperimentOpti
         return data;
       }),
       switchMap((data) =>
-        from(createModel(graph.model, { classes: data.classes.length, weights: options.weights, inputSize: options.imageSize, alpha: options.alpha })).pipe(
+        from(createModel(graph.model, { classes: data.classes.length, weights: options.weights, inputSize: options.imageSize, alpha: options.alpha, seed: options.seed })).pipe(
           switchMap((model) => withModel(data, model).pipe(finalize(() => disposeClassifier(model)))),
         ),
       ),
@@ -156,4 +222,9 @@ export function experiment(graph: GraphDefinition, given: Partial<ExperimentOpti
       }),
     );
   });
+}
+
+/** Runs `source` to completion for its side effects. */
+function drain<T>(source: Observable<T>): Promise<void> {
+  return new Promise((resolve, reject) => source.subscribe({ error: reject, complete: () => resolve() }));
 }

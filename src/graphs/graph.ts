@@ -26,6 +26,8 @@ export interface ExperimentOptions {
   prefetch: number;
   /** Images decoded at once. */
   concurrency: number;
+  /** Train a frozen backbone's head on cached features (computed once, kept on disk). */
+  cache: boolean;
   /** Where report.json, report.md and manifest.json go. */
   out: string;
 }
@@ -49,6 +51,7 @@ export const BASE_OPTIONS: Omit<ExperimentOptions, 'data' | 'out'> = {
   augment: true,
   prefetch: 4,
   concurrency: 4,
+  cache: true,
 };
 
 const graphs = new Map<string, GraphDefinition>();

@@ -34,14 +34,22 @@ export interface HeadOptions {
   dropout?: number;
 }
 
+/** Seeds the head's initial weights and dropout masks, so a run is reproducible. */
+export interface HeadSeed {
+  seed?: number;
+}
+
 /** A dense classification head on feature vectors of length `features`, emitting logits. */
-export function denseHead(features: number, classes: number, options: HeadOptions = {}): LayersModel {
+export function denseHead(features: number, classes: number, options: HeadOptions & HeadSeed = {}): LayersModel {
+  const seed = (i: number) => (options.seed === undefined ? undefined : options.seed * 1000 + i);
+  const kernelInitializer = (i: number) => tf.initializers.glorotUniform({ seed: seed(i) });
   const input = tf.input({ shape: [features], name: 'features' });
   let x: SymbolicTensor = input;
-  (options.hidden ?? []).forEach((units, i) => {
-    x = tf.layers.dense({ units, activation: 'relu', name: `head_dense_${i + 1}` }).apply(x) as SymbolicTensor;
+  const hidden = options.hidden ?? [];
+  hidden.forEach((units, i) => {
+    x = tf.layers.dense({ units, activation: 'relu', kernelInitializer: kernelInitializer(i), name: `head_dense_${i + 1}` }).apply(x) as SymbolicTensor;
   });
-  if (options.dropout) x = tf.layers.dropout({ rate: options.dropout, name: 'head_dropout' }).apply(x) as SymbolicTensor;
-  const logits = tf.layers.dense({ units: classes, name: 'predictions' }).apply(x) as SymbolicTensor;
+  if (options.dropout) x = tf.layers.dropout({ rate: options.dropout, seed: seed(100), name: 'head_dropout' }).apply(x) as SymbolicTensor;
+  const logits = tf.layers.dense({ units: classes, kernelInitializer: kernelInitializer(hidden.length), name: 'predictions' }).apply(x) as SymbolicTensor;
   return tf.model({ inputs: input, outputs: logits, name: 'head' });
 }

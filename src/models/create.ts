@@ -72,7 +72,7 @@ export async function createModel(name: string, options: CreateModelOptions): Pr
     const source = weights === 'none' ? 'none (random backbone)' : describe(await loadInto(backbone, definition, await weightsPath(definition, weights, alpha, inputSize), alpha));
     backbone.trainable = false;
     const features = backbone.outputs[0]!.shape[1] as number;
-    return { name: label, inputSize, preprocessing: definition.preprocessing, classes, backbone, head: denseHead(features, classes, definition.training.head), weights: source };
+    return { name: label, inputSize, preprocessing: definition.preprocessing, classes, backbone, head: denseHead(features, classes, { ...definition.training.head, seed: options.seed }), weights: source };
   } catch (error) {
     backbone.dispose();
     throw error;

@@ -25,6 +25,8 @@ export interface CreateModelOptions {
   inputSize?: number;
   /** Width multiplier of the MobileNets. */
   alpha?: number;
+  /** Seeds the initial weights of what is trained. */
+  seed?: number;
 }
 
 /** How the study trains an architecture. */

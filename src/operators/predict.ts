@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { concatMap, type OperatorFunction } from 'rxjs';
-import type { ImageBatch, Predictions } from '../core/types.js';
+import type { Batch, Predictions } from '../core/types.js';
 import type { Classifier } from '../models/classifier.js';
-import { normalize } from './to-tensor.js';
-import { yieldToEventLoop } from './train.js';
+import { backboneFeatures } from './embed.js';
+import { yieldToEventLoop } from '../core/schedule.js';
 
 /** Cross-entropy of one row of probabilities, clipped as Keras does. */
 export function crossEntropy(probs: Float32Array, row: number, classes: number, label: number): number {
@@ -11,12 +11,11 @@ export function crossEntropy(probs: Float32Array, row: number, classes: number, 
 }
 
 /** Class probabilities for every image of every batch, in inference mode; tensors disposed before emitting. */
-export function predict(classifier: Classifier): OperatorFunction<ImageBatch, Predictions> {
+export function predict(classifier: Classifier): OperatorFunction<Batch, Predictions> {
   return concatMap(async (batch) => {
     await yieldToEventLoop();
     const probs = tf.tidy(() => {
-      const x = normalize(batch, classifier.preprocessing);
-      const features = classifier.backbone ? (classifier.backbone.predict(x) as tf.Tensor) : x;
+      const features = backboneFeatures(classifier, batch);
       return tf.softmax(classifier.head.apply(features, { training: false }) as tf.Tensor);
     });
     try {

@@ -1,11 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { concatMap, type OperatorFunction } from 'rxjs';
-import type { ImageBatch, StepResult } from '../core/types.js';
+import type { Batch, StepResult } from '../core/types.js';
 import type { Classifier } from '../models/classifier.js';
-import { normalize } from './to-tensor.js';
+import { yieldToEventLoop } from '../core/schedule.js';
+import { backboneFeatures } from './embed.js';
 
-/** Lets the event loop run (decode callbacks, progress) between synchronous compute steps. */
-export const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
  * Kernels that training a layer class needs beyond inference and that rxcnn cannot stand in for
@@ -34,7 +33,7 @@ export function assertTrainable(classifier: Classifier): void {
  * backbone run in inference mode. Emits the batch's predictions and loss as they were before the
  * update. Every tensor it makes is disposed before it emits.
  */
-export function train(classifier: Classifier, optimizer: tf.Optimizer): OperatorFunction<ImageBatch, StepResult> {
+export function train(classifier: Classifier, optimizer: tf.Optimizer): OperatorFunction<Batch, StepResult> {
   assertTrainable(classifier);
   const variables = classifier.head.trainableWeights.map((w) => w.read() as tf.Variable);
   let step = 0;
@@ -42,8 +41,7 @@ export function train(classifier: Classifier, optimizer: tf.Optimizer): Operator
     await yieldToEventLoop();
     let probs: tf.Tensor | undefined;
     const loss = tf.tidy(() => {
-      const x = normalize(batch, classifier.preprocessing);
-      const features = classifier.backbone ? (classifier.backbone.predict(x) as tf.Tensor) : x;
+      const features = backboneFeatures(classifier, batch);
       const labels = tf.oneHot(tf.tensor1d(batch.y, 'int32'), classifier.classes);
       return optimizer.minimize(
         () => {

@@ -1,0 +1,106 @@
+/**
+ * `npm run bench -- accuracy`: transfer learning on Caltech-101 from ../shared (101 classes,
+ * BACKGROUND_Google excluded) with every architecture whose ImageNet weights are available offline.
+ * Prints mean per-class test accuracy (the Caltech figure), top-1, the study's average accuracy and
+ * times; writes bench/results/accuracy-<date>.json. Takes about half an hour on 2 cores.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { lastValueFrom } from 'rxjs';
+import { useBackend } from '../src/backend.js';
+import { writeJsonAtomic } from '../src/core/files.js';
+import { experiment, getGraph } from '../src/graphs/index.js';
+import type { Report } from '../src/report.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const SHARED = join(ROOT, '../shared');
+const DATA = join(SHARED, 'data/caltech101/101_ObjectCategories');
+
+interface Run {
+  graph: string;
+  protocol: string;
+  alpha?: number;
+  weights?: string;
+}
+
+const RUNS: Run[] = [
+  { graph: 'mobilenetv2', protocol: 'ratio:0.8' },
+  { graph: 'mobilenetv1', protocol: 'ratio:0.8', weights: join(SHARED, 'weights/keras/mobilenet_2_5_224_tf_no_top.h5') },
+  { graph: 'squeezenet', protocol: 'ratio:0.8', weights: join(SHARED, 'weights/keras/squeezenet_weights_tf_dim_ordering_tf_kernels_notop.h5') },
+  { graph: 'mobilenetv2', protocol: 'ratio:0.8', alpha: 0.35, weights: join(SHARED, 'weights/keras/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5') },
+  { graph: 'mobilenetv2', protocol: 'per-class:30' },
+];
+
+export interface AccuracyRow {
+  model: string;
+  protocol: string;
+  classes: number;
+  train: number;
+  test: number;
+  meanPerClass: number;
+  top1: number;
+  top5: number;
+  studyAverage: number;
+  epochs: number;
+  firstEpochSeconds: number;
+  laterEpochSeconds: number;
+  fullPassSeconds: number;
+  seconds: number;
+}
+
+export function row(report: Report): AccuracyRow {
+  const later = report.history.slice(1);
+  return {
+    model: report.model,
+    protocol: report.protocol,
+    classes: report.dataset.classes,
+    train: report.dataset.train,
+    test: report.dataset.test,
+    meanPerClass: report.metrics.meanPerClass,
+    top1: report.metrics.top1,
+    top5: report.metrics.top5,
+    studyAverage: report.metrics.studyAverage,
+    epochs: report.history.length,
+    firstEpochSeconds: report.history[0]!.seconds,
+    laterEpochSeconds: later.length ? later.reduce((s, h) => s + h.seconds, 0) / later.length : NaN,
+    fullPassSeconds: report.speed.fullPassSeconds,
+    seconds: report.seconds,
+  };
+}
+
+export function formatAccuracy(rows: readonly AccuracyRow[]): string {
+  const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+  const header = '| model | protocol | train / test | mean per-class | top-1 | top-5 | study "average" | epoch 1 s | later epoch s | full pass s | run s |';
+  const lines = rows.map(
+    (r) =>
+      `| ${r.model} | ${r.protocol} | ${r.train} / ${r.test} | ${pct(r.meanPerClass)} | ${pct(r.top1)} | ${pct(r.top5)} | ${pct(r.studyAverage)} | ${r.firstEpochSeconds.toFixed(0)} | ${r.laterEpochSeconds.toFixed(2)} | ${r.fullPassSeconds.toFixed(0)} | ${r.seconds.toFixed(0)} |`,
+  );
+  return [header, '|---|---|---|---|---|---|---|---|---|---|---|', ...lines].join('\n');
+}
+
+export async function benchAccuracy(runs: readonly Run[] = RUNS, epochs = 30): Promise<AccuracyRow[]> {
+  if (!existsSync(DATA)) throw new Error(`Caltech-101 not found at ${DATA}; this benchmark needs ../shared/data/caltech101`);
+  const backend = await useBackend('auto');
+  const rows: AccuracyRow[] = [];
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
+  for (const run of runs) {
+    const out = join(ROOT, 'runs', `accuracy-${stamp}`, `${run.graph}${run.alpha ? `-${run.alpha}` : ''}-${run.protocol.replace(':', '')}`);
+    const report = await lastValueFrom(
+      experiment(getGraph(run.graph), { data: DATA, exclude: ['BACKGROUND_Google'], protocol: run.protocol, seed: 0, epochs, out, ...(run.alpha ? { alpha: run.alpha } : {}), ...(run.weights ? { weights: run.weights } : {}) }),
+    );
+    rows.push(row(report));
+    console.log(`${formatAccuracy(rows.slice(-1)).split('\n').pop()}  (${backend.choice}, report ${out}/report.md)`);
+  }
+  return rows;
+}
+
+export async function main(): Promise<void> {
+  const rows = await benchAccuracy();
+  console.log(`\n${formatAccuracy(rows)}`);
+  const out = join(ROOT, 'bench/results', `accuracy-${new Date().toISOString().slice(0, 10)}.json`);
+  await writeJsonAtomic(out, { date: new Date().toISOString(), rows });
+  console.log(`results: ${out}`);
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) await main();

@@ -1,0 +1,45 @@
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { lastValueFrom } from 'rxjs';
+import { describe, expect, it } from 'vitest';
+import { FeatureCache } from '../src/features/cache.js';
+import { experiment, getGraph } from '../src/graphs/index.js';
+import { FIXTURE_ROOT, fixtureImages, temporaryDir } from './helpers.js';
+
+describe('FeatureCache', () => {
+  it('returns what was stored, keyed by file content, and treats torn or altered entries as missing', async () => {
+    const cache = new FeatureCache(await temporaryDir(), { model: 'm', size: 32 });
+    const [photo] = await fixtureImages('watch');
+    const key = await FeatureCache.contentKey(photo!);
+    expect(key).toMatch(/^[0-9a-f]{64}$/);
+    const features = Float32Array.from({ length: 1280 }, (_, i) => Math.sin(i));
+    expect(await cache.get(key, 1280)).toBeNull();
+    await cache.set(key, features);
+    expect(await cache.get(key, 1280)).toEqual(features);
+    expect(await cache.get(key, 1000)).toBeNull();
+
+    const file = join(cache.dir, `${key}.f32`);
+    const bytes = await readFile(file);
+    bytes[100] ^= 0xff;
+    await writeFile(file, bytes);
+    expect(await cache.get(key, 1280)).toBeNull();
+    await writeFile(file, bytes.subarray(0, 50));
+    expect(await cache.get(key, 1280)).toBeNull();
+    expect(cache).toMatchObject({ hits: 1, corrupt: 3 });
+  });
+
+  it('a second run reuses every feature; a corrupted entry is recomputed, not trusted', async () => {
+    const dir = await temporaryDir();
+    const run = (out: string) => lastValueFrom(experiment(getGraph('mobilenetv2'), { data: FIXTURE_ROOT, limit: 20, epochs: 2, imageSize: 32, out: join(dir, out) }));
+    const first = await run('a');
+    expect(first.features).toMatchObject({ cached: true, hits: 0, misses: 20, corrupt: 0 });
+    const entries = (await readdir(first.features.dir!)).filter((f) => f.endsWith('.f32'));
+    expect(entries).toHaveLength(20);
+    await writeFile(join(first.features.dir!, entries[0]!), 'garbage');
+    const second = await run('b');
+    expect(second.features).toMatchObject({ cached: true, hits: 19, misses: 1, corrupt: 1 });
+    expect(second.operators['embed']!.items).toBe(1);
+    expect(second.metrics.top1).toBe(first.metrics.top1);
+    expect(second.history.map((h) => h.loss)).toEqual(first.history.map((h) => h.loss));
+  });
+});
