@@ -1,4 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
+// tfjs-core's Node bundle leaves registering the op gradients to tfjs-layers' bundle.
+import '@tensorflow/tfjs-layers';
 import { installConvolutionGradients } from './backends/gradients.js';
 
 /** Which TensorFlow.js backend computes: `auto` takes the fastest one that loads here. */
@@ -62,7 +64,7 @@ async function activate(candidate: Candidate): Promise<void> {
   await candidate.load();
   // Production mode: no debug checks, and no console advice from tfjs (rxcnn reports the backend itself).
   tf.env().set('PROD', true);
-  installConvolutionGradients();
+  installConvolutionGradients(candidate.backend);
   if (!(await tf.setBackend(candidate.backend))) throw new Error(`tfjs could not initialise the ${candidate.backend} backend`);
   await tf.ready();
 }

@@ -22,6 +22,8 @@ export interface FeatureReport {
   hits: number;
   misses: number;
   corrupt: number;
+  /** With `--fine-tune N`: how many of the backbone's last blocks trained. */
+  fineTunedBlocks?: number;
 }
 
 /** Everything a run measured; written as `report.json` (accuracies are fractions 0…1). */

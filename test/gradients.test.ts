@@ -79,3 +79,17 @@ describe(`convolution gradients on ${active} match the cpu backend's kernels`, (
     }
   });
 });
+
+describe('the stand-in kernels', () => {
+  it('leave no tensor behind', () => {
+    const x = tf.tensor4d(values([2, 8, 8, 3]), [2, 8, 8, 3]);
+    const f = tf.tensor4d(values([3, 3, 3, 2]), [3, 3, 3, 2]);
+    const before = tf.memory().numTensors;
+    for (let i = 0; i < 3; i++) {
+      const grads = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.add(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'same'), tf.sum(tf.depthwiseConv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 'valid')))))([x, f]);
+      tf.dispose(grads);
+    }
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([x, f]);
+  });
+});

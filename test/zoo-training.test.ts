@@ -37,3 +37,32 @@ describe('the study graphs run a tiny training on the fixtures', () => {
     disposeClassifier(model);
   });
 });
+
+describe('--fine-tune N', () => {
+  it('trains the last N blocks of the backbone with the head and leaves the rest as loaded', async () => {
+    const model = await createModel('mobilenetv2', { classes: 3, inputSize: 64, fineTune: 2 });
+    const trainable = model.backbone!.layers.filter((l) => l.trainable && l.weights.length > 0).map((l) => l.name);
+    expect(trainable).toEqual(['block_16_expand', 'block_16_expand_BN', 'block_16_depthwise', 'block_16_depthwise_BN', 'block_16_project', 'block_16_project_BN', 'Conv_1', 'Conv_1_bn']);
+    const photos = (await fixtureImages('watch')).slice(0, 4);
+    const [images] = await lastValueFrom(from(photos.map((path, i) => ({ path, label: i % 3 }))).pipe(decode({ size: 64 }), batch(4), toArray()));
+    const weights = (layer: string) => model.backbone!.getLayer(layer).getWeights().map((w) => w.dataSync().slice());
+    const [tuned, frozen, stats] = [weights('block_16_depthwise'), weights('block_1_project'), weights('Conv_1_bn')];
+    const optimizer = tf.train.adam(1e-3);
+    await lastValueFrom(from([images!]).pipe(train(model, optimizer), toArray()));
+    expect(weights('block_16_depthwise')).not.toEqual(tuned);
+    expect(weights('block_1_project')).toEqual(frozen);
+    // batch-norm stays in inference mode: gamma/beta learn, the moving statistics do not move
+    const after = weights('Conv_1_bn');
+    expect(after[2]).toEqual(stats[2]);
+    expect(after[3]).toEqual(stats[3]);
+    optimizer.dispose();
+    disposeClassifier(model);
+    await expect(createModel('mobilenetv2', { classes: 3, inputSize: 64, fineTune: 99 })).rejects.toThrow(/--fine-tune takes 1…18 blocks for mobilenetv2, got 99/);
+  });
+
+  it('a fine-tuning graph run bypasses the feature cache', async () => {
+    const report = await lastValueFrom(experiment(getGraph('mobilenetv2'), { data: FIXTURE_ROOT, limit: 20, epochs: 1, imageSize: 32, fineTune: 1, out: join(await temporaryDir(), 'ft') }));
+    expect(report.features).toMatchObject({ cached: false, fineTunedBlocks: 1 });
+    expect(report.operators['embed']).toBeUndefined();
+  });
+});

@@ -1,12 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
-// tfjs-core's Node bundle leaves gradient registration to tfjs-layers' bundle; load it first.
-import '@tensorflow/tfjs-layers';
 
 /**
- * Convolution gradients built from forward ops (pad, strided slice, transpose, matMul), for
- * backends that lack the dedicated kernels: tfjs-backend-wasm has no Conv2DBackpropFilter and no
- * depthwise backprop kernels (tfjs#8474). The replacement gradients are installed once and decide
- * per call: a backend that has the kernel keeps using it.
+ * Convolution gradient kernels built from forward ops (pad, strided slice, transpose, matMul), for
+ * backends that lack them: tfjs-backend-wasm has no Conv2DBackpropFilter and no depthwise backprop
+ * kernels (tfjs#8474).
  */
 
 type Padding = 'same' | 'valid' | number;
@@ -125,47 +122,64 @@ export function depthwiseInputGradient(xShape: [number, number, number, number],
   });
 }
 
-const has = (kernel: string) => tf.getKernel(kernel, tf.getBackend()) !== undefined;
-
 interface ConvAttrs {
   strides: number | [number, number];
   pad: Padding;
   dilations?: number | [number, number];
   dataFormat?: string;
+  filterShape?: [number, number, number, number];
+  inputShape?: [number, number, number, number];
 }
 
-const simple = (attrs: ConvAttrs) => (attrs.dataFormat ?? 'NHWC') === 'NHWC' && pair(attrs.dilations ?? 1).every((d) => d === 1) && (typeof attrs.pad === 'string' || typeof attrs.pad === 'number');
+function checkSimple(kernel: string, attrs: ConvAttrs): void {
+  const simple = (attrs.dataFormat ?? 'NHWC') === 'NHWC' && pair(attrs.dilations ?? 1).every((d) => d === 1) && (typeof attrs.pad === 'string' || typeof attrs.pad === 'number');
+  if (!simple) throw new Error(`${kernel} stand-in supports NHWC, no dilation and same/valid/numeric padding`);
+}
 
-let installed = false;
-
-/** Installs the convolution gradients once; they defer to native kernels wherever those exist. */
-export function installConvolutionGradients(): void {
-  if (installed) return;
-  installed = true;
-  const conv = tf.getGradient('Conv2D')!;
-  tf.registerGradient({
-    kernelName: 'Conv2D',
-    inputsToSave: ['x', 'filter'],
-    gradFunc: (dy, saved, attrs) => {
-      const native = conv.gradFunc(dy, saved, attrs);
+/**
+ * A kernel computed with tfjs ops on the same backend. Inputs are wrapped as tensors (each with a
+ * reference of its own); the result's data is handed to the engine the way tfjs' reshape kernels
+ * do it: one more reference, then the temporary tensor goes.
+ */
+function composite(kernelName: string, backendName: string, compute: (inputs: Record<string, tf.Tensor>, attrs: ConvAttrs) => tf.Tensor): void {
+  tf.registerKernel({
+    kernelName,
+    backendName,
+    kernelFunc: ({ inputs, backend, attrs }) => {
       const a = attrs as unknown as ConvAttrs;
-      if (has('Conv2DBackpropFilter') || !simple(a)) return native;
-      const [x, filter] = saved as [tf.Tensor4D, tf.Tensor4D];
-      return { x: native['x']!, filter: () => conv2dFilterGradient(x, dy as tf.Tensor4D, filter.shape, a.strides, a.pad) };
+      checkSimple(kernelName, a);
+      const engine = tf.engine();
+      const data = backend as unknown as { incRef(dataId: object): void };
+      // Wrapping the inputs takes a reference each, which disposing the wrappers gives back.
+      const tensors = Object.fromEntries(
+        Object.entries(inputs).map(([name, info]) => {
+          data.incRef((info as tf.TensorInfo).dataId);
+          return [name, engine.makeTensorFromTensorInfo(info as tf.TensorInfo)];
+        }),
+      );
+      const result = compute(tensors, a);
+      data.incRef(result.dataId);
+      const out = { dataId: result.dataId, shape: result.shape, dtype: result.dtype };
+      tf.dispose([...Object.values(tensors), result]);
+      return out;
     },
   });
-  const depthwise = tf.getGradient('DepthwiseConv2dNative')!;
-  tf.registerGradient({
-    kernelName: 'DepthwiseConv2dNative',
-    inputsToSave: ['x', 'filter'],
-    gradFunc: (dy, saved, attrs) => {
-      const a = attrs as unknown as ConvAttrs;
-      if ((has('DepthwiseConv2dNativeBackpropFilter') && has('DepthwiseConv2dNativeBackpropInput')) || !simple(a)) return depthwise.gradFunc(dy, saved, attrs);
-      const [x, filter] = saved as [tf.Tensor4D, tf.Tensor4D];
-      return {
-        x: () => depthwiseInputGradient(x.shape, dy as tf.Tensor4D, filter, a.strides, a.pad),
-        filter: () => depthwiseFilterGradient(x, dy as tf.Tensor4D, filter.shape, a.strides, a.pad),
-      };
-    },
-  });
+}
+
+/**
+ * Registers the stand-in kernels for `backendName` where it lacks them, so every path that needs
+ * them (tfjs' registered gradients, and the fused-convolution op whose gradient is computed inside
+ * the op) finds one. A backend with its own kernels keeps them.
+ */
+export function installConvolutionGradients(backendName: string): void {
+  const missing = (kernel: string) => tf.getKernel(kernel, backendName) === undefined;
+  if (missing('Conv2DBackpropFilter')) {
+    composite('Conv2DBackpropFilter', backendName, ({ x, dy }, a) => conv2dFilterGradient(x as tf.Tensor4D, dy as tf.Tensor4D, a.filterShape!, a.strides, a.pad));
+  }
+  if (missing('DepthwiseConv2dNativeBackpropFilter')) {
+    composite('DepthwiseConv2dNativeBackpropFilter', backendName, ({ x, dy }, a) => depthwiseFilterGradient(x as tf.Tensor4D, dy as tf.Tensor4D, a.filterShape!, a.strides, a.pad));
+  }
+  if (missing('DepthwiseConv2dNativeBackpropInput')) {
+    composite('DepthwiseConv2dNativeBackpropInput', backendName, ({ dy, filter }, a) => depthwiseInputGradient(a.inputShape!, dy as tf.Tensor4D, filter as tf.Tensor4D, a.strides, a.pad));
+  }
 }

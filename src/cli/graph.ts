@@ -25,6 +25,7 @@ const FLAGS = {
   resize: { type: 'string' },
   'no-augment': { type: 'boolean' },
   'no-cache': { type: 'boolean' },
+  'fine-tune': { type: 'string' },
   prefetch: { type: 'string' },
   concurrency: { type: 'string' },
   quiet: { type: 'boolean' },
@@ -43,6 +44,7 @@ const USAGE = `usage: npm run graph -- <graph> [flags]
   --weights W         imagenet | none | path to a weights file   --alpha A (MobileNets)
   --resize MODE       squash | center-crop (default ${BASE_OPTIONS.resize})   --no-augment
   --no-cache          recompute a frozen backbone's features every epoch (then augmentation applies)
+  --fine-tune N       also train the backbone's last N blocks (no feature cache)
   --prefetch N        batches decoded ahead (default ${BASE_OPTIONS.prefetch})   --concurrency N images decoded at once (default ${BASE_OPTIONS.concurrency})
   --out DIR           run folder (default runs/<graph>-<time>)   --quiet`;
 
@@ -93,6 +95,7 @@ export function parseCommandLine(argv: string[]): { graph: string; backend: Back
   set('resize', values.resize as ExperimentOptions['resize'] | undefined);
   if (values['no-augment']) options.augment = false;
   if (values['no-cache']) options.cache = false;
+  set('fineTune', number('fine-tune', values['fine-tune'], isCount));
   set('prefetch', number('prefetch', values.prefetch, isCount));
   set('concurrency', number('concurrency', values.concurrency, isCount));
   return { graph, backend, quiet: values.quiet ?? false, options };

@@ -84,7 +84,7 @@ export function experiment(graph: GraphDefinition, given: Partial<ExperimentOpti
       const optimizer = tf.train.adam(options.lr);
       const decodeOptions = { size: model.inputSize, mode: options.resize, concurrency: options.concurrency };
       const classes = data.classes.length;
-      const cache = model.backbone && options.cache ? new FeatureCache(join(cacheDir(), 'features'), { model: model.name, weights: model.weights, preprocessing: model.preprocessing, inputSize: model.inputSize, resize: options.resize }) : null;
+      const cache = model.backbone && options.cache && !options.fineTune ? new FeatureCache(join(cacheDir(), 'features'), { model: model.name, weights: model.weights, preprocessing: model.preprocessing, inputSize: model.inputSize, resize: options.resize }) : null;
 
       /** decode → [augment] → batch under a prefetch bound, ending in `consume`. */
       const feed = <T extends { labels: Int32Array } | { y: Int32Array }>(samples: Sample[], epoch: number, batchSize: number, augmented: boolean, consume: (batches: Observable<ImageBatch>) => Observable<T>) => {
@@ -181,7 +181,7 @@ export function experiment(graph: GraphDefinition, given: Partial<ExperimentOpti
       const featureReport = (): FeatureReport =>
         cache
           ? { cached: true, augmentation: 'off: the head trains on cached features of un-augmented images', dir: cache.dir, hits: cache.hits, misses: cache.misses, corrupt: cache.corrupt }
-          : { cached: false, augmentation: options.augment ? 'on: every epoch decodes and augments anew' : 'off', dir: null, hits: 0, misses: 0, corrupt: 0 };
+          : { cached: false, augmentation: options.augment ? 'on: every epoch decodes and augments anew' : 'off', dir: null, hits: 0, misses: 0, corrupt: 0, ...(options.fineTune ? { fineTunedBlocks: options.fineTune } : {}) };
 
       return range(1, options.epochs).pipe(
         concatMap(trainEpoch),
@@ -211,7 +211,7 @@ export function experiment(graph: GraphDefinition, given: Partial<ExperimentOpti
         return data;
       }),
       switchMap((data) =>
-        from(createModel(graph.model, { classes: data.classes.length, weights: options.weights, inputSize: options.imageSize, alpha: options.alpha, seed: options.seed })).pipe(
+        from(createModel(graph.model, { classes: data.classes.length, weights: options.weights, inputSize: options.imageSize, alpha: options.alpha, seed: options.seed, fineTune: options.fineTune })).pipe(
           switchMap((model) => withModel(data, model).pipe(finalize(() => disposeClassifier(model)))),
         ),
       ),

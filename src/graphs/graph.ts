@@ -28,6 +28,8 @@ export interface ExperimentOptions {
   concurrency: number;
   /** Train a frozen backbone's head on cached features (computed once, kept on disk). */
   cache: boolean;
+  /** Unfreeze the backbone's last N blocks (bypasses the feature cache). */
+  fineTune?: number;
   /** Where report.json, report.md and manifest.json go. */
   out: string;
 }

@@ -40,6 +40,15 @@ async function loadInto(model: LayersModel, definition: ModelDefinition, path: s
   return result.unused.length ? `${source} (${result.unused.length} layers of it unused: ${result.unused.join(', ')})` : source;
 }
 
+/** Makes only the layers of the backbone's last `blocks` blocks trainable. */
+function unfreezeLastBlocks(backbone: LayersModel, definition: ModelDefinition, blocks: number): void {
+  const ends = backbone.layers.flatMap((layer, i) => (definition.blockEnds.test(layer.name) ? [i] : []));
+  if (!Number.isInteger(blocks) || blocks < 1 || blocks > ends.length) throw new Error(`--fine-tune takes 1…${ends.length} blocks for ${definition.name}, got ${blocks}`);
+  const first = blocks === ends.length ? 0 : ends[ends.length - 1 - blocks]! + 1;
+  backbone.trainable = true;
+  backbone.layers.forEach((layer, i) => (layer.trainable = i >= first));
+}
+
 /**
  * Builds a registered architecture as a {@link Classifier} for `classes` classes, as the study
  * trains it: a frozen backbone with ImageNet (or given) weights and a dense head, or the whole
@@ -70,7 +79,8 @@ export async function createModel(name: string, options: CreateModelOptions): Pr
   const backbone = definition.build({ inputSize, alpha, includeTop: false, classes, pooling: 'avg', weights });
   try {
     const source = weights === 'none' ? 'none (random backbone)' : describe(await loadInto(backbone, definition, await weightsPath(definition, weights, alpha, inputSize), alpha));
-    backbone.trainable = false;
+    if (options.fineTune) unfreezeLastBlocks(backbone, definition, options.fineTune);
+    else backbone.trainable = false;
     const features = backbone.outputs[0]!.shape[1] as number;
     return { name: label, inputSize, preprocessing: definition.preprocessing, classes, backbone, head: denseHead(features, classes, { ...definition.training.head, seed: options.seed }), weights: source };
   } catch (error) {

@@ -136,6 +136,7 @@ export const efficientNetDefinitions: ModelDefinition[] = NOTOP_MD5.map((md5, va
   minInputSize: 32,
   preprocessing: 'raw',
   training: { kind: 'transfer', head: { hidden: [1000], dropout: 0.5 } },
+  blockEnds: /^(stem_activation|block\d+[a-z]_project_bn|top_activation)$/,
   build: (options: BuildOptions) => efficientNet(variant, options),
   imagenet: () => [{ file: `efficientnetb${variant}_notop.h5`, url: `${KERAS}efficientnetb${variant}_notop.h5`, md5 }],
   renamer,

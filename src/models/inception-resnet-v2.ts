@@ -110,6 +110,7 @@ export const inceptionResNetV2Definition: ModelDefinition = {
   minInputSize: 75,
   preprocessing: 'symmetric',
   training: { kind: 'transfer', head: { hidden: [1000] } },
+  blockEnds: /^(mixed_\w+|block(35|17|8)_\d+|conv_7b_ac)$/,
   build: inceptionResNetV2,
   imagenet: () => [
     {

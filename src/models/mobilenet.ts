@@ -65,6 +65,7 @@ export const mobileNetDefinition: ModelDefinition = {
   preprocessing: 'symmetric',
   alphas: [0.25, 0.5, 0.75, 1.0],
   training: { kind: 'transfer', head: {} },
+  blockEnds: /^conv_pw_\d+_relu$/,
   build: mobileNet,
   inferAlpha: (stored, rename) => {
     const channels = outputChannels(stored, 'conv_pw_13', rename);

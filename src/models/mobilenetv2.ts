@@ -141,6 +141,7 @@ export const mobileNetV2Definition: ModelDefinition = {
   preprocessing: 'symmetric',
   alphas: [0.5, 0.35, 0.75, 1.0, 1.3, 1.4],
   training: { kind: 'transfer', head: {} },
+  blockEnds: /^(expanded_conv_project_BN|block_\d+_project_BN|out_relu)$/,
   build: mobileNetV2,
   // Keras publishes weights per input size; convolution weights work at any size, so the 224 file
   // stands in when the exact size is not at hand, as Keras does for other sizes.

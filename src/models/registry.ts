@@ -27,6 +27,8 @@ export interface CreateModelOptions {
   alpha?: number;
   /** Seeds the initial weights of what is trained. */
   seed?: number;
+  /** Unfreeze the backbone's last N blocks (batch-norm stays in inference mode, as Keras advises). */
+  fineTune?: number;
 }
 
 /** How the study trains an architecture. */
@@ -50,6 +52,8 @@ export interface ModelDefinition {
   build(options: BuildOptions): LayersModel;
   /** Known ImageNet weights of the network without its top, best first. */
   imagenet(options: { alpha: number; inputSize: number }): KnownWeights[];
+  /** Names of the layers that end a block of the backbone (its weighted part), for `--fine-tune N`: the last N blocks train. */
+  blockEnds: RegExp;
   /** The width multiplier a weights file was made for, from its tensor shapes (MobileNets). */
   inferAlpha?: (stored: StoredLayers, rename: (name: string) => string) => number | undefined;
   /** Maps the layer names of a weights file (all given) to the builder's, for older Keras files. */

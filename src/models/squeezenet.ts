@@ -53,6 +53,7 @@ export const squeezeNetDefinition: ModelDefinition = {
   minInputSize: 32,
   preprocessing: 'caffe',
   training: { kind: 'transfer', head: {} },
+  blockEnds: /^fire\d+_concat$/,
   build: squeezeNet,
   imagenet: () => [
     {

@@ -41,6 +41,7 @@ export const vgg19Definition: ModelDefinition = {
   minInputSize: 32,
   preprocessing: 'caffe',
   training: { kind: 'scratch', topLayers: ['fc1', 'fc2', 'predictions'] },
+  blockEnds: /^block\d_pool$/,
   build: vgg19,
   imagenet: () => [{ file: 'vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5', url: `${KERAS}vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5`, md5: '253f8cb515780f3b799900260a226db6' }],
 };

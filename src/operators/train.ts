@@ -1,9 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { concatMap, type OperatorFunction } from 'rxjs';
-import type { Batch, StepResult } from '../core/types.js';
+import type { Batch, ImageBatch, StepResult } from '../core/types.js';
 import type { Classifier } from '../models/classifier.js';
 import { yieldToEventLoop } from '../core/schedule.js';
 import { backboneFeatures } from './embed.js';
+import { normalize } from './to-tensor.js';
 
 
 /**
@@ -21,7 +22,8 @@ const GRADIENT_KERNELS: Record<string, string[]> = {
  */
 export function assertTrainable(classifier: Classifier): void {
   const backend = tf.getBackend();
-  const needed = new Set(classifier.head.layers.filter((l) => l.trainable && l.trainableWeights.length > 0).flatMap((l) => GRADIENT_KERNELS[l.getClassName()] ?? []));
+  const layers = [...classifier.head.layers, ...(classifier.backbone?.layers ?? [])];
+  const needed = new Set(layers.filter((l) => l.trainable && l.trainableWeights.length > 0).flatMap((l) => GRADIENT_KERNELS[l.getClassName()] ?? []));
   const missing = [...needed].filter((kernel) => !tf.getKernel(kernel, backend));
   if (missing.length > 0) {
     throw new Error(`training ${classifier.name}'s convolutions needs ${missing.join(', ')}, which the ${backend} backend lacks; use --backend tensorflow (npm install @tensorflow/tfjs-node) or --backend cpu (slow)`);
@@ -30,22 +32,27 @@ export function assertTrainable(classifier: Classifier): void {
 
 /**
  * One optimisation step of the classifier's head per batch (softmax cross-entropy), the frozen
- * backbone run in inference mode. Emits the batch's predictions and loss as they were before the
+ * backbone run in inference mode (or, fine-tuned, trained with it). Emits the batch's predictions and loss as they were before the
  * update. Every tensor it makes is disposed before it emits.
  */
 export function train(classifier: Classifier, optimizer: tf.Optimizer): OperatorFunction<Batch, StepResult> {
   assertTrainable(classifier);
-  const variables = classifier.head.trainableWeights.map((w) => w.read() as tf.Variable);
+  const { backbone, head } = classifier;
+  // A fine-tuned backbone trains too, its batch-norm kept in inference mode (as Keras advises).
+  const tuned = backbone !== null && backbone.trainableWeights.length > 0;
+  const variables = [...head.trainableWeights, ...(tuned ? backbone.trainableWeights : [])].map((w) => w.read() as tf.Variable);
   let step = 0;
   return concatMap(async (batch) => {
     await yieldToEventLoop();
     let probs: tf.Tensor | undefined;
     const loss = tf.tidy(() => {
-      const features = backboneFeatures(classifier, batch);
+      if (tuned && 'features' in batch) throw new Error('a fine-tuned backbone trains on images, not cached features');
+      const input = tuned ? normalize(batch as ImageBatch, classifier.preprocessing) : backboneFeatures(classifier, batch);
       const labels = tf.oneHot(tf.tensor1d(batch.y, 'int32'), classifier.classes);
       return optimizer.minimize(
         () => {
-          const logits = classifier.head.apply(features, { training: true }) as tf.Tensor;
+          const features = tuned ? (backbone.apply(input, { training: false }) as tf.Tensor) : input;
+          const logits = head.apply(features, { training: true }) as tf.Tensor;
           probs = tf.keep(tf.softmax(logits));
           return tf.losses.softmaxCrossEntropy(labels, logits) as tf.Scalar;
         },
