@@ -6,7 +6,8 @@ import { randomFor } from '../src/core/random.js';
 import type { ImageBatch } from '../src/core/types.js';
 import { denseHead, disposeClassifier, type Classifier } from '../src/models/classifier.js';
 import { predict } from '../src/operators/predict.js';
-import { train } from '../src/operators/train.js';
+import { balancedClassWeights, train } from '../src/operators/train.js';
+import { crossEntropy } from '../src/operators/predict.js';
 
 /** A small frozen conv backbone with a trainable head: enough to exercise both paths. */
 function tinyClassifier(): Classifier {
@@ -60,6 +61,31 @@ describe('train', () => {
     const optimizer = tf.train.adam(0.05);
     await lastValueFrom(from(batches(3)).pipe(train(model, optimizer)));
     expect(snapshot()).toEqual(before);
+    optimizer.dispose();
+    disposeClassifier(model);
+  });
+});
+
+describe('train with class weights and L2', () => {
+  it('balanced weights make every class count the same', () => {
+    expect(Array.from(balancedClassWeights([0, 0, 0, 1], 3))).toEqual([4 / 9, 4 / 3, 0].map(Math.fround));
+  });
+
+  it('still learns, reports plain cross-entropy, and leaks nothing', async () => {
+    const model = tinyClassifier();
+    const optimizer = tf.train.adam(0.05);
+    const data = batches(20);
+    const options = { classWeights: balancedClassWeights(data.flatMap((b) => Array.from(b.y)), 2), l2: 1e-3 };
+    await lastValueFrom(from(data.slice(0, 1)).pipe(train(model, optimizer, options)));
+    const before = tf.memory().numTensors;
+    const steps = await lastValueFrom(from(data.slice(1)).pipe(train(model, optimizer, options), toArray()));
+    expect(tf.memory().numTensors).toBe(before);
+    for (const s of steps) {
+      let ce = 0;
+      s.labels.forEach((label, row) => (ce += crossEntropy(s.probs, row, 2, label)));
+      expect(s.lossSum).toBeCloseTo(ce, 4);
+    }
+    expect(steps.at(-1)!.lossSum).toBeLessThan(steps[0]!.lossSum);
     optimizer.dispose();
     disposeClassifier(model);
   });

@@ -19,7 +19,7 @@ import { predict } from '../operators/predict.js';
 import { prefetch } from '../operators/prefetch.js';
 import { manifestOf, parseProtocol, split } from '../operators/split.js';
 import { subset } from '../operators/subset.js';
-import { train } from '../operators/train.js';
+import { balancedClassWeights, train } from '../operators/train.js';
 import { assembleReport, renderMarkdown, type EpochRecord, type FeatureReport, type Report } from '../report.js';
 import { BASE_OPTIONS, type ExperimentOptions, type GraphDefinition } from './graph.js';
 
@@ -82,6 +82,10 @@ export function experiment(graph: GraphDefinition, given: Partial<ExperimentOpti
 
     const withModel = (data: Split, model: Classifier) => {
       const optimizer = tf.train.adam(options.lr);
+      const trainOptions = {
+        l2: options.l2,
+        ...(options.classWeights === 'balanced' ? { classWeights: balancedClassWeights(data.train.map((s) => s.label), data.classes.length) } : {}),
+      };
       const decodeOptions = { size: model.inputSize, mode: options.resize, concurrency: options.concurrency };
       const classes = data.classes.length;
       const cache = model.backbone && options.cache && !options.fineTune ? new FeatureCache(join(cacheDir(), 'features'), { model: model.name, weights: model.weights, preprocessing: model.preprocessing, inputSize: model.inputSize, resize: options.resize }) : null;
@@ -152,7 +156,7 @@ export function experiment(graph: GraphDefinition, given: Partial<ExperimentOpti
       const trainEpoch = (epoch: number): Observable<EpochRecord> => {
         const start = seconds();
         const order = shuffled(data.train, randomFor(options.seed, 'epoch', epoch));
-        return stepsOver(order, epoch, options.augment, measure(meter, 'train', train(model, optimizer), countImages)).pipe(
+        return stepsOver(order, epoch, options.augment, measure(meter, 'train', train(model, optimizer, trainOptions), countImages)).pipe(
           summary(epoch, 'train', order.length),
           concatMap((fit: Metrics) =>
             stepsOver(data.test, epoch, false, measure(meter, 'predict', predict(model), countImages)).pipe(

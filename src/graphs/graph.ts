@@ -1,3 +1,4 @@
+import { Registry } from '../core/registry.js';
 import type { ResizeMode } from '../operators/decode.js';
 
 /** Everything a run can be told; the CLI's flags map one to one onto it. */
@@ -30,6 +31,10 @@ export interface ExperimentOptions {
   cache: boolean;
   /** Unfreeze the backbone's last N blocks (bypasses the feature cache). */
   fineTune?: number;
+  /** `balanced` weighs every class equally in the loss (what mean per-class accuracy rewards). */
+  classWeights: 'none' | 'balanced';
+  /** L2 penalty on the head's kernels. */
+  l2: number;
   /** Where report.json, report.md and manifest.json go. */
   out: string;
 }
@@ -54,21 +59,12 @@ export const BASE_OPTIONS: Omit<ExperimentOptions, 'data' | 'out'> = {
   prefetch: 4,
   concurrency: 4,
   cache: true,
+  classWeights: 'none',
+  l2: 0,
 };
 
-const graphs = new Map<string, GraphDefinition>();
+const graphs = new Registry<GraphDefinition>('graph');
 
-export function registerGraph(definition: GraphDefinition): void {
-  if (graphs.has(definition.name)) throw new Error(`graph '${definition.name}' is already registered`);
-  graphs.set(definition.name, definition);
-}
-
-export function listGraphs(): GraphDefinition[] {
-  return [...graphs.values()].sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
-}
-
-export function getGraph(name: string): GraphDefinition {
-  const graph = graphs.get(name);
-  if (!graph) throw new Error(`unknown graph '${name}'; known graphs: ${listGraphs().map((g) => g.name).join(', ')}`);
-  return graph;
-}
+export const registerGraph = (definition: GraphDefinition) => graphs.register(definition);
+export const listGraphs = () => graphs.list();
+export const getGraph = (name: string) => graphs.get(name);

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-layers';
 import type { SymbolicTensor } from '@tensorflow/tfjs-layers';
 import { ChannelScale, Normalization } from './layers.js';
+import { correctPad, makeDivisible } from './keras-util.js';
 import type { BuildOptions, ModelDefinition } from './registry.js';
 import { globalPool, topActivation } from './top.js';
 
@@ -38,20 +39,7 @@ export const EFFICIENTNET_SCALING: ReadonlyArray<readonly [number, number, numbe
 
 const IMAGENET_STDDEV = [0.229, 0.224, 0.225];
 
-function roundFilters(filters: number, width: number, divisor = 8): number {
-  const scaled = filters * width;
-  const rounded = Math.max(divisor, Math.floor((scaled + divisor / 2) / divisor) * divisor);
-  return rounded < 0.9 * scaled ? rounded + divisor : rounded;
-}
-
-function correctPad(size: number, kernel: number): [[number, number], [number, number]] {
-  const adjust = 1 - (size % 2);
-  const correct = Math.floor(kernel / 2);
-  return [
-    [correct - adjust, correct],
-    [correct - adjust, correct],
-  ];
-}
+const roundFilters = (filters: number, width: number) => makeDivisible(filters * width);
 
 const bn = (name: string) => tf.layers.batchNormalization({ axis: -1, epsilon: 1e-3, momentum: 0.99, name });
 const swish = (name: string) => tf.layers.activation({ activation: 'swish', name });

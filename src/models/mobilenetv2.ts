@@ -1,25 +1,10 @@
 import * as tf from '@tensorflow/tfjs-layers';
 import type { SymbolicTensor } from '@tensorflow/tfjs-layers';
+import { correctPad, makeDivisible } from './keras-util.js';
 import type { BuildOptions, ModelDefinition } from './registry.js';
 import { globalPool, topActivation } from './top.js';
 import { outputChannels } from './load-weights.js';
 import type { KnownWeights } from './weights.js';
-
-/** Keras' `_make_divisible`: round channel counts to a multiple of 8 without losing more than 10%. */
-export function makeDivisible(value: number, divisor = 8): number {
-  const rounded = Math.max(divisor, Math.floor((value + divisor / 2) / divisor) * divisor);
-  return rounded < 0.9 * value ? rounded + divisor : rounded;
-}
-
-/** Keras' `correct_pad`: the asymmetric zero padding TF's 'same' applies before a stride-2 3×3 conv. */
-function correctPad(size: number, kernel = 3): [[number, number], [number, number]] {
-  const adjust = 1 - (size % 2);
-  const correct = Math.floor(kernel / 2);
-  return [
-    [correct - adjust, correct],
-    [correct - adjust, correct],
-  ];
-}
 
 const bn = (name: string) => tf.layers.batchNormalization({ axis: -1, epsilon: 1e-3, momentum: 0.999, name });
 const relu6 = (name: string) => tf.layers.reLU({ maxValue: 6, name });

@@ -1,3 +1,4 @@
+import { Registry } from '../core/registry.js';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import type { HeadOptions } from './classifier.js';
 import type { StoredLayers } from './load-weights.js';
@@ -60,19 +61,8 @@ export interface ModelDefinition {
   renamer?: (fileLayers: readonly string[]) => (name: string) => string;
 }
 
-const registry = new Map<string, ModelDefinition>();
+const models = new Registry<ModelDefinition>('model');
 
-export function registerModel(definition: ModelDefinition): void {
-  if (registry.has(definition.name)) throw new Error(`model '${definition.name}' is already registered`);
-  registry.set(definition.name, definition);
-}
-
-export function listModels(): ModelDefinition[] {
-  return [...registry.values()].sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
-}
-
-export function getModel(name: string): ModelDefinition {
-  const definition = registry.get(name);
-  if (!definition) throw new Error(`unknown model '${name}'; known models: ${listModels().map((m) => m.name).join(', ')}`);
-  return definition;
-}
+export const registerModel = (definition: ModelDefinition) => models.register(definition);
+export const listModels = () => models.list();
+export const getModel = (name: string) => models.get(name);

@@ -4,6 +4,7 @@ import type { Batch, ImageBatch, StepResult } from '../core/types.js';
 import type { Classifier } from '../models/classifier.js';
 import { yieldToEventLoop } from '../core/schedule.js';
 import { backboneFeatures } from './embed.js';
+import { crossEntropy } from './predict.js';
 import { normalize } from './to-tensor.js';
 
 
@@ -35,12 +36,30 @@ export function assertTrainable(classifier: Classifier): void {
  * backbone run in inference mode (or, fine-tuned, trained with it). Emits the batch's predictions and loss as they were before the
  * update. Every tensor it makes is disposed before it emits.
  */
-export function train(classifier: Classifier, optimizer: tf.Optimizer): OperatorFunction<Batch, StepResult> {
+export interface TrainOptions {
+  /** Loss weight of each class (e.g. {@link balancedClassWeights}); all 1 when absent. */
+  classWeights?: Float32Array;
+  /** L2 penalty on the head's kernels. */
+  l2?: number;
+}
+
+/**
+ * Weights that make every class count the same in the loss, whatever its size (n / (C · n_c)),
+ * which is what Caltech's mean per-class accuracy rewards.
+ */
+export function balancedClassWeights(labels: ArrayLike<number>, classes: number): Float32Array {
+  const counts = new Float32Array(classes);
+  for (let i = 0; i < labels.length; i++) counts[labels[i]!]!++;
+  return counts.map((n) => (n > 0 ? labels.length / (classes * n) : 0));
+}
+
+export function train(classifier: Classifier, optimizer: tf.Optimizer, options: TrainOptions = {}): OperatorFunction<Batch, StepResult> {
   assertTrainable(classifier);
   const { backbone, head } = classifier;
   // A fine-tuned backbone trains too, its batch-norm kept in inference mode (as Keras advises).
   const tuned = backbone !== null && backbone.trainableWeights.length > 0;
   const variables = [...head.trainableWeights, ...(tuned ? backbone.trainableWeights : [])].map((w) => w.read() as tf.Variable);
+  const kernels = head.trainableWeights.filter((w) => w.originalName.endsWith('kernel')).map((w) => w.read());
   let step = 0;
   return concatMap(async (batch) => {
     await yieldToEventLoop();
@@ -49,28 +68,26 @@ export function train(classifier: Classifier, optimizer: tf.Optimizer): Operator
       if (tuned && 'features' in batch) throw new Error('a fine-tuned backbone trains on images, not cached features');
       const input = tuned ? normalize(batch as ImageBatch, classifier.preprocessing) : backboneFeatures(classifier, batch);
       const labels = tf.oneHot(tf.tensor1d(batch.y, 'int32'), classifier.classes);
+      const weights = options.classWeights ? tf.tensor1d(Float32Array.from(batch.y, (c) => options.classWeights![c]!)) : undefined;
       return optimizer.minimize(
         () => {
           const features = tuned ? (backbone.apply(input, { training: false }) as tf.Tensor) : input;
           const logits = head.apply(features, { training: true }) as tf.Tensor;
           probs = tf.keep(tf.softmax(logits));
-          return tf.losses.softmaxCrossEntropy(labels, logits) as tf.Scalar;
+          const loss = tf.losses.softmaxCrossEntropy(labels, logits, weights) as tf.Scalar;
+          return options.l2 ? (tf.add(loss, tf.mul(options.l2, tf.addN(kernels.map((k) => tf.sum(tf.square(k)))))) as tf.Scalar) : loss;
         },
         true,
         variables,
       )!;
     });
     try {
-      const [lossValue, probValues] = await Promise.all([loss.data(), probs!.data()]);
+      const values = (await probs!.data()) as Float32Array;
       step++;
-      return {
-        step,
-        probs: probValues as Float32Array,
-        labels: batch.y,
-        paths: batch.paths,
-        classes: classifier.classes,
-        lossSum: lossValue[0]! * batch.y.length,
-      };
+      // The reported loss is plain cross-entropy, whatever weights or penalty the objective adds.
+      let lossSum = 0;
+      batch.y.forEach((label, row) => (lossSum += crossEntropy(values, row, classifier.classes, label)));
+      return { step, probs: values, labels: batch.y, paths: batch.paths, classes: classifier.classes, lossSum };
     } finally {
       loss.dispose();
       probs?.dispose();
