@@ -43,3 +43,22 @@ describe('FeatureCache', () => {
     expect(second.history.map((h) => h.loss)).toEqual(first.history.map((h) => h.loss));
   });
 });
+
+describe('an unwritable feature cache', () => {
+  it('warns once and the run goes on with features in memory', async () => {
+    const dir = await temporaryDir();
+    const previous = process.env['RXCNN_CACHE'];
+    const blocker = join(dir, 'not-a-folder');
+    await writeFile(blocker, 'x');
+    process.env['RXCNN_CACHE'] = blocker;
+    const warnings: string[] = [];
+    try {
+      const report = await lastValueFrom(experiment(getGraph('mobilenetv2'), { data: FIXTURE_ROOT, limit: 10, epochs: 1, imageSize: 32, out: join(dir, 'run') }, { onWarning: (w) => warnings.push(w) }));
+      expect(report.history).toHaveLength(1);
+    } finally {
+      process.env['RXCNN_CACHE'] = previous;
+    }
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/^feature cache not written \((ENOTDIR|EEXIST)\): /);
+  });
+});

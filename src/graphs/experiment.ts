@@ -115,6 +115,7 @@ export function experiment(graph: GraphDefinition, given: Partial<ExperimentOpti
         const limit = pLimit(16);
         const keys = await Promise.all(all.map((s) => limit(() => FeatureCache.contentKey(s.path).catch(() => null))));
         const table = new Map<string, Float32Array>();
+        let cacheWritable = true;
         const keyOf = new Map<string, string>();
         const misses: Sample[] = [];
         await Promise.all(
@@ -138,7 +139,12 @@ export function experiment(graph: GraphDefinition, given: Partial<ExperimentOpti
                 const row = fb.features.slice(r * fb.shape[1], (r + 1) * fb.shape[1]);
                 table.set(fb.paths[r]!, row);
                 const key = keyOf.get(fb.paths[r]!);
-                if (key) await cache!.set(key, row);
+                if (key && cacheWritable) {
+                  await cache!.set(key, row).catch((error: unknown) => {
+                    cacheWritable = false;
+                    hooks.onWarning?.(`feature cache not written (${(error as NodeJS.ErrnoException).code ?? String(error)}): ${cache!.dir}; features are kept in memory for this run`);
+                  });
+                }
               }
               return fb;
             }),
