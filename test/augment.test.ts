@@ -1,7 +1,7 @@
 import { firstValueFrom, of } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import type { DecodedImage } from '../src/core/types.js';
-import { augment } from '../src/operators/augment.js';
+import { augment, mirror } from '../src/operators/augment.js';
 import { decodeImage } from '../src/operators/decode.js';
 import { fixtureImages } from './helpers.js';
 
@@ -42,5 +42,16 @@ describe('augment', () => {
       return;
     }
     throw new Error('no seed out of 8 flipped the image');
+  });
+});
+
+describe('mirror', () => {
+  it('reverses every row and nothing else; twice is the identity', async () => {
+    const image = await photo();
+    const once = mirror(image);
+    const px = (img: Uint8Array, y: number, x: number) => Array.from(img.subarray((y * 48 + x) * 3, (y * 48 + x) * 3 + 3));
+    expect(px(once.pixels, 7, 0)).toEqual(px(image.pixels, 7, 47));
+    expect(px(once.pixels, 30, 12)).toEqual(px(image.pixels, 30, 35));
+    expect(mirror(once).pixels).toEqual(image.pixels);
   });
 });

@@ -62,3 +62,17 @@ describe('an unwritable feature cache', () => {
     expect(warnings[0]).toMatch(/^feature cache not written \((ENOTDIR|EEXIST)\): /);
   });
 });
+
+describe('two cached views', () => {
+  it('caches the mirror too, trains on both views and evaluates on their mean', async () => {
+    const dir = await temporaryDir();
+    const report = await lastValueFrom(experiment(getGraph('mobilenetv2'), { data: FIXTURE_ROOT, limit: 20, epochs: 2, imageSize: 40, views: 2, out: join(dir, 'v') }));
+    expect(report.features).toMatchObject({ cached: true, misses: 40 });
+    expect(report.features.augmentation).toMatch(/^mirror views/);
+    expect(report.operators['embed']!.items).toBe(40);
+    expect(report.operators['train']!.items).toBe(2 * 2 * report.dataset.train);
+    expect(report.operators['predict']!.items).toBe(2 * report.dataset.test + 20);
+    const entries = (await readdir(report.features.dir!)).filter((f) => f.endsWith('-mirror.f32'));
+    expect(entries).toHaveLength(20);
+  });
+});

@@ -27,6 +27,7 @@ const FLAGS = {
   'no-cache': { type: 'boolean' },
   'fine-tune': { type: 'string' },
   'class-weights': { type: 'string' },
+  views: { type: 'string' },
   l2: { type: 'string' },
   prefetch: { type: 'string' },
   concurrency: { type: 'string' },
@@ -47,6 +48,7 @@ const USAGE = `usage: npm run graph -- <graph> [flags]
   --resize MODE       squash | center-crop (default ${BASE_OPTIONS.resize})   --no-augment
   --no-cache          recompute a frozen backbone's features every epoch (then augmentation applies)
   --fine-tune N       also train the backbone's last N blocks (no feature cache)
+  --views N           cached feature views: 1, or 2 (the image and its mirror)
   --class-weights W   none | balanced (every class weighs the same in the loss)   --l2 X  penalty on head kernels
   --prefetch N        batches decoded ahead (default ${BASE_OPTIONS.prefetch})   --concurrency N images decoded at once (default ${BASE_OPTIONS.concurrency})
   --out DIR           run folder (default runs/<graph>-<time>)   --quiet`;
@@ -103,6 +105,7 @@ export function parseCommandLine(argv: string[]): { graph: string; backend: Back
   if (classWeights !== undefined && classWeights !== 'none' && classWeights !== 'balanced') throw new Error(`unknown class weights '${classWeights}'; valid: none, balanced`);
   set('classWeights', classWeights);
   set('l2', number('l2', values.l2, (n) => n >= 0));
+  set('views', number('views', values.views, (n) => n === 1 || n === 2) as 1 | 2 | undefined);
   set('prefetch', number('prefetch', values.prefetch, isCount));
   set('concurrency', number('concurrency', values.concurrency, isCount));
   return { graph, backend, quiet: values.quiet ?? false, options };

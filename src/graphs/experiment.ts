@@ -8,7 +8,7 @@ import { randomFor, shuffled } from '../core/random.js';
 import type { Batch, FeatureBatch, ImageBatch, Predictions, Sample, Skip, Split } from '../core/types.js';
 import { createModel, disposeClassifier, type Classifier } from '../models/index.js';
 import { cacheDir } from '../models/weights.js';
-import { augment } from '../operators/augment.js';
+import { augment, mirror } from '../operators/augment.js';
 import { batch } from '../operators/batch.js';
 import { decode } from '../operators/decode.js';
 import { discover } from '../operators/discover.js';
@@ -45,16 +45,27 @@ export interface ExperimentHooks {
 const seconds = () => performance.now() / 1000;
 const countImages = (p: { y: Int32Array } | { labels: Int32Array }) => ('y' in p ? p.y : p.labels).length;
 
-/** Feature rows of `samples` (those that have features) in batches, in the given order. */
-function featureBatches(samples: readonly Sample[], table: ReadonlyMap<string, Float32Array>, size: number): FeatureBatch[] {
-  const rows = samples.filter((s) => table.has(s.path));
+/**
+ * Feature batches of `samples` (those that have features), in the given order. Each view (the
+ * image, its mirror) is a training row of its own (`rows`), or the views are averaged (`mean`, for
+ * evaluation).
+ */
+function featureBatches(samples: readonly Sample[], views: ReadonlyArray<ReadonlyMap<string, Float32Array>>, size: number, combine: 'rows' | 'mean'): FeatureBatch[] {
+  const present = samples.filter((s) => views.every((v) => v.has(s.path)));
+  const rows: Array<{ sample: Sample; features: Float32Array }> = present.flatMap((sample) => {
+    const each = views.map((v) => v.get(sample.path)!);
+    if (combine === 'rows') return each.map((features) => ({ sample, features }));
+    const mean = new Float32Array(each[0]!.length);
+    for (const f of each) for (let d = 0; d < mean.length; d++) mean[d]! += f[d]! / each.length;
+    return [{ sample, features: mean }];
+  });
   const out: FeatureBatch[] = [];
   for (let i = 0; i < rows.length; i += size) {
     const chunk = rows.slice(i, i + size);
-    const dim = table.get(chunk[0]!.path)!.length;
+    const dim = chunk[0]!.features.length;
     const features = new Float32Array(chunk.length * dim);
-    chunk.forEach((s, r) => features.set(table.get(s.path)!, r * dim));
-    out.push({ features, shape: [chunk.length, dim], y: Int32Array.from(chunk, (s) => s.label), paths: chunk.map((s) => s.path) });
+    chunk.forEach((row, r) => features.set(row.features, r * dim));
+    out.push({ features, shape: [chunk.length, dim], y: Int32Array.from(chunk, (row) => row.sample.label), paths: chunk.map((row) => row.sample.path) });
   }
   return out;
 }
@@ -90,11 +101,12 @@ export function experiment(graph: GraphDefinition, given: Partial<ExperimentOpti
       const classes = data.classes.length;
       const cache = model.backbone && options.cache && !options.fineTune ? new FeatureCache(join(cacheDir(), 'features'), { model: model.name, weights: model.weights, preprocessing: model.preprocessing, inputSize: model.inputSize, resize: options.resize }) : null;
 
-      /** decode → [augment] → batch under a prefetch bound, ending in `consume`. */
-      const feed = <T extends { labels: Int32Array } | { y: Int32Array }>(samples: Sample[], epoch: number, batchSize: number, augmented: boolean, consume: (batches: Observable<ImageBatch>) => Observable<T>) => {
+      /** decode → [augment | mirror] → batch under a prefetch bound, ending in `consume`. */
+      const feed = <T extends { labels: Int32Array } | { y: Int32Array }>(samples: Sample[], epoch: number, batchSize: number, prepare: 'plain' | 'augment' | 'mirror', consume: (batches: Observable<ImageBatch>) => Observable<T>) => {
         const pull = prefetch(options.prefetch * batchSize);
         const decoded = pull.source(samples).pipe(measure(meter, 'decode', decode({ ...decodeOptions, onSkip: (s) => (skip(s), pull.drop()) })));
-        const images = augmented ? decoded.pipe(measure(meter, 'augment', augment({ seed: options.seed, epoch }))) : decoded;
+        const images =
+          prepare === 'augment' ? decoded.pipe(measure(meter, 'augment', augment({ seed: options.seed, epoch }))) : prepare === 'mirror' ? decoded.pipe(map(mirror)) : decoded;
         return consume(images.pipe(measure(meter, 'batch', batch(batchSize), countImages))).pipe(pull.consumed<T>(countImages));
       };
       const progressOf = <T extends { labels: Int32Array } | { y: Int32Array }>(phase: Progress['phase'], epoch: number, total: number) => {
@@ -108,61 +120,66 @@ export function experiment(graph: GraphDefinition, given: Partial<ExperimentOpti
       const summary = (epoch: number, phase: 'train' | 'evaluate', total: number) => (predictions: Observable<Predictions>) =>
         predictions.pipe(progressOf<Predictions>(phase, epoch, total), measure(meter, 'metrics', metrics(classes)), last(null, summarize(emptyTally(classes))));
 
-      /** Backbone features of every image, from the cache or computed (and cached) now. */
-      const features: Observable<Map<string, Float32Array>> = defer(async () => {
+      const views: ReadonlyArray<'plain' | 'mirror'> = options.views === 2 ? ['plain', 'mirror'] : ['plain'];
+      let cacheWritable = true;
+
+      /** Backbone features of every image (one table per view), from the cache or computed (and cached) now. */
+      const features: Observable<Array<Map<string, Float32Array>>> = defer(async () => {
         const all = [...data.train, ...data.test];
         const dim = model.backbone!.outputs[0]!.shape[1] as number;
         const limit = pLimit(16);
         const keys = await Promise.all(all.map((s) => limit(() => FeatureCache.contentKey(s.path).catch(() => null))));
-        const table = new Map<string, Float32Array>();
-        let cacheWritable = true;
-        const keyOf = new Map<string, string>();
-        const misses: Sample[] = [];
-        await Promise.all(
-          all.map((s, i) =>
-            limit(async () => {
-              const key = keys[i];
-              if (!key) return misses.push(s);
-              keyOf.set(s.path, key);
-              const hit = await cache!.get(key, dim);
-              if (hit) table.set(s.path, hit);
-              else misses.push(s);
-            }),
-          ),
-        );
-        misses.sort((a, b) => a.label - b.label || (a.path < b.path ? -1 : 1));
-        await drain(
-          feed<FeatureBatch>(misses, 0, options.batch, false, (b) => b.pipe(measure(meter, 'embed', embed(model), countImages))).pipe(
-            progressOf<FeatureBatch>('features', 1, misses.length),
-            concatMap(async (fb) => {
-              for (let r = 0; r < fb.paths.length; r++) {
-                const row = fb.features.slice(r * fb.shape[1], (r + 1) * fb.shape[1]);
-                table.set(fb.paths[r]!, row);
-                const key = keyOf.get(fb.paths[r]!);
-                if (key && cacheWritable) {
-                  await cache!.set(key, row).catch((error: unknown) => {
-                    cacheWritable = false;
-                    hooks.onWarning?.(`feature cache not written (${(error as NodeJS.ErrnoException).code ?? String(error)}): ${cache!.dir}; features are kept in memory for this run`);
-                  });
+        const keyOf = new Map(all.map((s, i) => [s.path, keys[i]] as const));
+        const tables: Array<Map<string, Float32Array>> = [];
+        for (const view of views) {
+          const table = new Map<string, Float32Array>();
+          const entry = (path: string) => (keyOf.get(path) ? `${keyOf.get(path)}${view === 'mirror' ? '-mirror' : ''}` : null);
+          const misses: Sample[] = [];
+          await Promise.all(
+            all.map((s) =>
+              limit(async () => {
+                const key = entry(s.path);
+                const hit = key ? await cache!.get(key, dim) : null;
+                if (hit) table.set(s.path, hit);
+                else misses.push(s);
+              }),
+            ),
+          );
+          misses.sort((a, b) => a.label - b.label || (a.path < b.path ? -1 : 1));
+          await drain(
+            feed<FeatureBatch>(misses, 0, options.batch, view, (b) => b.pipe(measure(meter, 'embed', embed(model), countImages))).pipe(
+              progressOf<FeatureBatch>('features', 1, misses.length),
+              concatMap(async (fb) => {
+                for (let r = 0; r < fb.paths.length; r++) {
+                  const row = fb.features.slice(r * fb.shape[1], (r + 1) * fb.shape[1]);
+                  table.set(fb.paths[r]!, row);
+                  const key = entry(fb.paths[r]!);
+                  if (key && cacheWritable) {
+                    await cache!.set(key, row).catch((error: unknown) => {
+                      cacheWritable = false;
+                      hooks.onWarning?.(`feature cache not written (${(error as NodeJS.ErrnoException).code ?? String(error)}): ${cache!.dir}; features are kept in memory for this run`);
+                    });
+                  }
                 }
-              }
-              return fb;
-            }),
-          ),
-        );
-        return table;
+                return fb;
+              }),
+            ),
+          );
+          tables.push(table);
+        }
+        return tables;
       }).pipe(shareReplay(1));
 
       /** From cached features, or through the decode pipeline with `step` inside the prefetch bound. */
-      const stepsOver = <T extends Predictions>(samples: Sample[], epoch: number, augmented: boolean, step: OperatorFunction<Batch, T>): Observable<T> =>
+      const stepsOver = <T extends Predictions>(samples: Sample[], epoch: number, training: boolean, step: OperatorFunction<Batch, T>): Observable<T> =>
         cache
-          ? features.pipe(concatMap((table) => from(featureBatches(samples, table, options.batch))), step)
-          : feed<T>(samples, epoch, options.batch, augmented, (b) => b.pipe(step));
+          ? features.pipe(concatMap((tables) => from(featureBatches(samples, tables, options.batch, training ? 'rows' : 'mean'))), step)
+          : feed<T>(samples, epoch, options.batch, training && options.augment ? 'augment' : 'plain', (b) => b.pipe(step));
 
       const trainEpoch = (epoch: number): Observable<EpochRecord> => {
         const start = seconds();
         const order = shuffled(data.train, randomFor(options.seed, 'epoch', epoch));
-        return stepsOver(order, epoch, options.augment, measure(meter, 'train', train(model, optimizer, trainOptions), countImages)).pipe(
+        return stepsOver(order, epoch, true, measure(meter, 'train', train(model, optimizer, trainOptions), countImages)).pipe(
           summary(epoch, 'train', order.length),
           concatMap((fit: Metrics) =>
             stepsOver(data.test, epoch, false, measure(meter, 'predict', predict(model), countImages)).pipe(
@@ -182,7 +199,7 @@ export function experiment(graph: GraphDefinition, given: Partial<ExperimentOpti
         const start = seconds();
         const progress = progressOf<Predictions>('full pass', 0, data.test.length + data.train.length);
         const pass = (samples: Sample[], seed: Tally) =>
-          feed<Predictions>(samples, 0, SPEED_BATCH, false, (b) => b.pipe(measure(meter, 'predict', predict(model), countImages))).pipe(progress, reduce(addPredictions, seed));
+          feed<Predictions>(samples, 0, SPEED_BATCH, 'plain', (b) => b.pipe(measure(meter, 'predict', predict(model), countImages))).pipe(progress, reduce(addPredictions, seed));
         return pass(data.test, emptyTally(classes)).pipe(
           concatMap((test) => pass(data.train, test).pipe(map((all) => ({ test: summarize(test), all: summarize(all), seconds: seconds() - start })))),
         );
@@ -190,7 +207,14 @@ export function experiment(graph: GraphDefinition, given: Partial<ExperimentOpti
 
       const featureReport = (): FeatureReport =>
         cache
-          ? { cached: true, augmentation: 'off: the head trains on cached features of un-augmented images', dir: cache.dir, hits: cache.hits, misses: cache.misses, corrupt: cache.corrupt }
+          ? {
+              cached: true,
+              augmentation: views.length > 1 ? 'mirror views: the head trains on cached features of each image and its mirror; evaluation averages both' : 'off: the head trains on cached features of un-augmented images',
+              dir: cache.dir,
+              hits: cache.hits,
+              misses: cache.misses,
+              corrupt: cache.corrupt,
+            }
           : { cached: false, augmentation: options.augment ? 'on: every epoch decodes and augments anew' : 'off', dir: null, hits: 0, misses: 0, corrupt: 0, ...(options.fineTune ? { fineTunedBlocks: options.fineTune } : {}) };
 
       return range(1, options.epochs).pipe(

@@ -29,6 +29,8 @@ export interface ExperimentOptions {
   concurrency: number;
   /** Train a frozen backbone's head on cached features (computed once, kept on disk). */
   cache: boolean;
+  /** Cached feature views per image: 1 (the image) or 2 (and its mirror; evaluation averages them). */
+  views: 1 | 2;
   /** Unfreeze the backbone's last N blocks (bypasses the feature cache). */
   fineTune?: number;
   /** `balanced` weighs every class equally in the loss (what mean per-class accuracy rewards). */
@@ -59,6 +61,7 @@ export const BASE_OPTIONS: Omit<ExperimentOptions, 'data' | 'out'> = {
   prefetch: 4,
   concurrency: 4,
   cache: true,
+  views: 1,
   classWeights: 'none',
   l2: 0,
 };

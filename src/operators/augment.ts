@@ -98,3 +98,16 @@ export function augment(options: AugmentOptions): MonoTypeOperatorFunction<Decod
     return { ...image, pixels: render(image, crop, mirror, b, c) };
   });
 }
+
+/** The image mirrored left to right (a fixed view, e.g. for test-time or cached-feature views). */
+export function mirror(image: DecodedImage): DecodedImage {
+  const { width, height, pixels } = image;
+  const out = new Uint8Array(pixels.length);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const from = (y * width + x) * 3;
+      out.set(pixels.subarray(from, from + 3), (y * width + (width - 1 - x)) * 3);
+    }
+  }
+  return { ...image, pixels: out };
+}
