@@ -1,8 +1,7 @@
 /**
  * `npm run bench -- accuracy`: transfer learning on Caltech-101 from ../shared (101 classes,
  * BACKGROUND_Google excluded) with every architecture whose ImageNet weights are available offline,
- * the head trained with a class-balanced loss and L2 1e-4 on cached features of each image and its
- * mirror (evaluation averages the two).
+ * the head trained with a class-balanced loss and L2 1e-4.
  * Prints mean per-class test accuracy (the Caltech figure), top-1, the study's average accuracy and
  * times; writes bench/results/accuracy-<date>.json. Takes about half an hour on 2 cores.
  */
@@ -89,7 +88,7 @@ export async function benchAccuracy(runs: readonly Run[] = RUNS, epochs = 50): P
   for (const run of runs) {
     const out = join(ROOT, 'runs', `accuracy-${stamp}`, `${run.graph}${run.alpha ? `-${run.alpha}` : ''}-${run.protocol.replace(':', '')}`);
     const report = await lastValueFrom(
-      experiment(getGraph(run.graph), { data: DATA, exclude: ['BACKGROUND_Google'], protocol: run.protocol, seed: 0, epochs, out, classWeights: 'balanced', l2: 1e-4, views: 2, ...(run.alpha ? { alpha: run.alpha } : {}), ...(run.weights ? { weights: run.weights } : {}) }),
+      experiment(getGraph(run.graph), { data: DATA, exclude: ['BACKGROUND_Google'], protocol: run.protocol, seed: 0, epochs, out, classWeights: 'balanced', l2: 1e-4, ...(run.alpha ? { alpha: run.alpha } : {}), ...(run.weights ? { weights: run.weights } : {}) }),
     );
     rows.push(row(report));
     console.log(`${formatAccuracy(rows.slice(-1)).split('\n').pop()}  (${backend.choice}, report ${out}/report.md)`);
