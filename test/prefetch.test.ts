@@ -81,8 +81,16 @@ describe('prefetch', () => {
     expect(feed.outstanding).toBe(0);
   });
 
-  it('refuses a bound below one and over-release', () => {
+  it('refuses a bound below one, over-release (keeping its count) and a second source at once', () => {
     expect(() => prefetch(0)).toThrow(/positive integer/);
-    expect(() => prefetch(1).release(1)).toThrow(/more items released than admitted/);
+    const feed = prefetch(2);
+    expect(() => feed.release(1)).toThrow(/more items released than admitted/);
+    expect(feed.outstanding).toBe(0);
+    const first = feed.source([1, 2, 3]).subscribe();
+    expect(feed.outstanding).toBe(2);
+    let refused: unknown;
+    feed.source([4]).subscribe({ error: (e: unknown) => (refused = e) });
+    expect(String(refused)).toMatch(/one source at a time/);
+    first.unsubscribe();
   });
 });

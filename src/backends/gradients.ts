@@ -157,11 +157,14 @@ function composite(kernelName: string, backendName: string, compute: (inputs: Re
           return [name, engine.makeTensorFromTensorInfo(info as tf.TensorInfo)];
         }),
       );
-      const result = compute(tensors, a);
-      data.incRef(result.dataId);
-      const out = { dataId: result.dataId, shape: result.shape, dtype: result.dtype };
-      tf.dispose([...Object.values(tensors), result]);
-      return out;
+      try {
+        const result = compute(tensors, a);
+        data.incRef(result.dataId);
+        result.dispose();
+        return { dataId: result.dataId, shape: result.shape, dtype: result.dtype };
+      } finally {
+        tf.dispose(Object.values(tensors));
+      }
     },
   });
 }

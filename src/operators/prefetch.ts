@@ -36,8 +36,8 @@ export function prefetch(bound: number): Prefetch {
   let pump: (() => void) | null = null;
 
   const release = (count: number) => {
+    if (count > outstanding) throw new Error('prefetch: more items released than admitted');
     outstanding -= count;
-    if (outstanding < 0) throw new Error('prefetch: more items released than admitted');
     pump?.();
   };
 
@@ -51,6 +51,7 @@ export function prefetch(bound: number): Prefetch {
     },
     source<T>(items: Iterable<T>) {
       return new Observable<T>((subscriber) => {
+        if (pump) throw new Error('prefetch: one source at a time; make a new prefetch for another pass');
         const iterator = items[Symbol.iterator]();
         let pumping = false;
         let done = false;

@@ -64,23 +64,29 @@ export function train(classifier: Classifier, optimizer: tf.Optimizer, options: 
   return concatMap(async (batch) => {
     await yieldToEventLoop();
     let probs: tf.Tensor | undefined;
-    const loss = tf.tidy(() => {
-      if (tuned && 'features' in batch) throw new Error('a fine-tuned backbone trains on images, not cached features');
-      const input = tuned ? normalize(batch as ImageBatch, classifier.preprocessing) : backboneFeatures(classifier, batch);
-      const labels = tf.oneHot(tf.tensor1d(batch.y, 'int32'), classifier.classes);
-      const weights = options.classWeights ? tf.tensor1d(Float32Array.from(batch.y, (c) => options.classWeights![c]!)) : undefined;
-      return optimizer.minimize(
-        () => {
-          const features = tuned ? (backbone.apply(input, { training: false }) as tf.Tensor) : input;
-          const logits = head.apply(features, { training: true }) as tf.Tensor;
-          probs = tf.keep(tf.softmax(logits));
-          const loss = tf.losses.softmaxCrossEntropy(labels, logits, weights) as tf.Scalar;
-          return options.l2 ? (tf.add(loss, tf.mul(options.l2, tf.addN(kernels.map((k) => tf.sum(tf.square(k)))))) as tf.Scalar) : loss;
-        },
-        true,
-        variables,
-      )!;
-    });
+    let loss: tf.Scalar;
+    try {
+      loss = tf.tidy(() => {
+        if (tuned && 'features' in batch) throw new Error('a fine-tuned backbone trains on images, not cached features');
+        const input = tuned ? normalize(batch as ImageBatch, classifier.preprocessing) : backboneFeatures(classifier, batch);
+        const labels = tf.oneHot(tf.tensor1d(batch.y, 'int32'), classifier.classes);
+        const weights = options.classWeights ? tf.tensor1d(Float32Array.from(batch.y, (c) => options.classWeights![c]!)) : undefined;
+        return optimizer.minimize(
+          () => {
+            const features = tuned ? (backbone.apply(input, { training: false }) as tf.Tensor) : input;
+            const logits = head.apply(features, { training: true }) as tf.Tensor;
+            probs = tf.keep(tf.softmax(logits));
+            const loss = tf.losses.softmaxCrossEntropy(labels, logits, weights) as tf.Scalar;
+            return options.l2 ? (tf.add(loss, tf.mul(options.l2, tf.addN(kernels.map((k) => tf.sum(tf.square(k)))))) as tf.Scalar) : loss;
+          },
+          true,
+          variables,
+        )!;
+      });
+    } catch (error) {
+      probs?.dispose();
+      throw error;
+    }
     try {
       const values = (await probs!.data()) as Float32Array;
       step++;
