@@ -11,7 +11,28 @@ export interface EpochRecord {
   top1: number;
   valLoss: number;
   valTop1: number;
+  /** The learning rate the epoch trained with. */
+  lr: number;
   seconds: number;
+}
+
+/** How training went: how many epochs ran, which was best, and what the per-epoch "val" figures are. */
+export interface TrainingReport {
+  epochsPlanned: number;
+  epochsRun: number;
+  /** The epoch with the lowest validation loss. */
+  bestEpoch: number;
+  stoppedEarly: boolean;
+  /** True when the final weights are the best epoch's (early stopping), false when they are the last epoch's. */
+  restoredBest: boolean;
+  /** What `valLoss`/`valTop1` were measured on: a held-out part of the training images, or the test images. */
+  validation: 'held-out training images' | 'test images';
+  validationImages: number;
+  lrSchedule: string;
+  warmup: number;
+  patience: number | null;
+  /** Epochs that came from a checkpoint (a resumed run). */
+  resumedAfterEpoch: number | null;
 }
 
 /** How the head was fed: cached backbone features (and what that means for augmentation) or images. */
@@ -58,6 +79,7 @@ export interface Report {
     confusion: number[][];
   };
   history: EpochRecord[];
+  training: TrainingReport;
   speed: {
     batch: number;
     images: number;
@@ -66,6 +88,7 @@ export interface Report {
     /** Seconds for one inference pass over every image of the dataset (train and test) at `batch`. */
     fullPassSeconds: number;
   };
+  /** Parameters, and the trained model's size on disk (`model/`: model.json + weights.bin). */
   size: { params: number; bytes: number };
   features: FeatureReport;
   operators: Record<string, OperatorStats>;
@@ -79,6 +102,9 @@ export interface ReportInput {
   model: Classifier;
   data: Split;
   history: EpochRecord[];
+  training: TrainingReport;
+  /** Bytes of the saved trained model. */
+  savedBytes: number;
   /** The final inference pass: metrics of the test images, of all images, and its wall time. */
   pass: { test: Metrics; all: Metrics; seconds: number };
   skipped: Skip[];
@@ -89,7 +115,7 @@ export interface ReportInput {
   features: FeatureReport;
 }
 
-export function assembleReport({ graph, model, data, history, pass, skipped, operators, options, startedAt, speedBatch, features }: ReportInput): Report {
+export function assembleReport({ graph, model, data, history, training, savedBytes, pass, skipped, operators, options, startedAt, speedBatch, features }: ReportInput): Report {
   const classes = data.classes.length;
   const params = countParams(model);
   return {
@@ -121,14 +147,22 @@ export function assembleReport({ graph, model, data, history, pass, skipped, ope
       confusion: Array.from({ length: classes }, (_, r) => Array.from(pass.test.confusion.subarray(r * classes, (r + 1) * classes))),
     },
     history,
+    training,
     speed: { batch: speedBatch, images: pass.all.count, imagesPerSecond: pass.all.count / pass.seconds, fullPassSeconds: pass.seconds },
-    size: { params, bytes: 4 * params },
+    size: { params, bytes: savedBytes },
     features,
     operators,
     options: { ...options },
     startedAt: startedAt.toISOString(),
     seconds: (Date.now() - startedAt.getTime()) / 1000,
   };
+}
+
+function trainingLine(t: TrainingReport): string {
+  const stop = t.stoppedEarly ? `stopped early after ${t.epochsRun} of ${t.epochsPlanned} epochs (patience ${t.patience})` : `${t.epochsRun} epochs`;
+  const weights = t.restoredBest ? `the best epoch's weights (${t.bestEpoch}) were restored` : `best epoch ${t.bestEpoch}, the last epoch's weights kept`;
+  const resumed = t.resumedAfterEpoch === null ? '' : `; resumed after epoch ${t.resumedAfterEpoch}`;
+  return `${stop}; ${weights}; "val" is ${t.validationImages} ${t.validation}; learning rate ${t.lrSchedule}${t.warmup ? ` after ${t.warmup} warm-up epoch(s)` : ''}${resumed}.`;
 }
 
 export function countByReason(skips: readonly Skip[]): Record<string, number> {
@@ -160,9 +194,13 @@ export function renderMarkdown(report: Report): string {
     '',
     '## Training history',
     '',
-    '| epoch | loss | top-1 | val loss | val top-1 | seconds |',
-    '|---|---|---|---|---|---|',
-    ...report.history.map((h) => `| ${h.epoch} | ${num(h.loss, 3)} | ${pct(h.top1)} | ${num(h.valLoss, 3)} | ${pct(h.valTop1)} | ${num(h.seconds, 1)} |`),
+    trainingLine(report.training),
+    '',
+    '| epoch | lr | loss | top-1 | val loss | val top-1 | seconds |',
+    '|---|---|---|---|---|---|---|',
+    ...report.history.map(
+      (h) => `| ${h.epoch}${h.epoch === report.training.bestEpoch ? ' (best)' : ''} | ${h.lr.toPrecision(3)} | ${num(h.loss, 3)} | ${pct(h.top1)} | ${num(h.valLoss, 3)} | ${pct(h.valTop1)} | ${num(h.seconds, 1)} |`,
+    ),
     '',
     '## Operators',
     '',

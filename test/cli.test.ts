@@ -1,10 +1,11 @@
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { parseCommandLine } from '../src/cli/graph.js';
+import { loadModel } from '../src/models/persistence.js';
 import type { Manifest } from '../src/operators/split.js';
 import type { Report } from '../src/report.js';
 import { temporaryDir } from './helpers.js';
@@ -64,7 +65,16 @@ describe('npm run graph', () => {
     expect(report.speed.fullPassSeconds).toBeGreaterThan(0);
     expect(report.speed.imagesPerSecond).toBeCloseTo(80 / report.speed.fullPassSeconds, 6);
     expect(report.size.params).toBe(706_224 + 1280 * 10 + 10);
-    expect(report.size.bytes).toBe(4 * report.size.params);
+    // the trained model is saved in the tfjs layers format, and loads back whole
+    const [json, weights] = await Promise.all(['model.json', 'weights.bin'].map((f) => stat(join(out, 'model', f))));
+    expect(report.size.bytes).toBe(json!.size + weights!.size);
+    expect(weights!.size).toBe(4 * report.size.params);
+    const saved = await loadModel(join(out, 'model'));
+    expect(saved.model.countParams()).toBe(report.size.params);
+    expect(saved.metadata).toEqual({ preprocessing: 'symmetric', inputSize: 96, classNames: report.dataset.classNames });
+    saved.model.dispose();
+    expect(report.training).toMatchObject({ epochsPlanned: 3, epochsRun: 3, stoppedEarly: false, restoredBest: false, validation: 'test images', lrSchedule: 'constant', resumedAfterEpoch: null });
+    expect(report.history.map((h) => h.lr)).toEqual([0.005, 0.005, 0.005]);
     for (const op of ['discover', 'decode', 'batch', 'embed', 'train', 'predict', 'metrics']) {
       expect(report.operators[op], op).toBeDefined();
       expect(report.operators[op]!.items, op).toBeGreaterThan(0);
@@ -99,16 +109,19 @@ describe('npm run graph', () => {
     expect(unknownGraph.stderr).toMatch(/^rxcnn: unknown graph 'resnet9000'; known graphs: .*mobilenetv2.*\n$/);
     const unknownFlag = await graph('mobilenetv2', '--epoch', '3');
     expect(unknownFlag.stderr).toMatch(/^rxcnn: unknown or malformed flag --epoch; valid flags: .*--epochs.*\n$/);
-    expect(() => parseCommandLine(['mobilenetv2', '--backend', 'tpu'])).toThrow(/^unknown backend 'tpu'; valid: auto, gpu, tensorflow, wasm, cpu$/);
-    expect(() => parseCommandLine(['mobilenetv2', '--epochs', 'x'])).toThrow(/^--epochs expects a positive whole number, got 'x'$/);
+    await expect(parseCommandLine(['mobilenetv2', '--backend', 'tpu'])).rejects.toThrow(/^unknown backend 'tpu'; valid: auto, gpu, tensorflow, wasm, cpu$/);
+    await expect(parseCommandLine(['mobilenetv2', '--epochs', 'x'])).rejects.toThrow(/^--epochs expects a positive whole number, got 'x'$/);
+    await expect(parseCommandLine(['mobilenetv2', '--lr-schedule', 'exponential'])).rejects.toThrow(/^unknown learning-rate schedule 'exponential'; valid: constant, cosine, step$/);
+    await expect(parseCommandLine(['--resume', 'runs/x', '--epochs', '3'])).rejects.toThrow(/^--resume continues a run with its own graph and options; drop --epochs$/);
+    await expect(parseCommandLine(['--resume', join(await temporaryDir(), 'none')])).rejects.toThrow(/^nothing to resume in .*: it has no checkpoint\/latest.json/);
   });
 
-  it('maps flags onto experiment options', () => {
-    const parsed = parseCommandLine(['mobilenetv2', '--data', 'd', '--test-data', 't', '--protocol', 'per-class:30', '--exclude', 'a,b', '--exclude', 'c', '--epochs', '3', '--batch', '16', '--image-size', '128', '--lr', '0.01', '--seed', '5', '--limit', '9', '--out', 'o', '--no-augment', '--class-weights', 'balanced', '--l2', '0.001', '--fine-tune', '2']);
+  it('maps flags onto experiment options', async () => {
+    const parsed = await parseCommandLine(['mobilenetv2', '--data', 'd', '--test-data', 't', '--protocol', 'per-class:30', '--exclude', 'a,b', '--exclude', 'c', '--epochs', '3', '--batch', '16', '--image-size', '128', '--lr', '0.01', '--seed', '5', '--limit', '9', '--out', 'o', '--no-augment', '--class-weights', 'balanced', '--l2', '0.001', '--fine-tune', '2', '--lr-schedule', 'cosine', '--warmup', '1', '--patience', '4', '--val-split', '0.2']);
     expect(parsed).toMatchObject({
       graph: 'mobilenetv2',
       backend: 'auto',
-      options: { data: 'd', testData: 't', protocol: 'per-class:30', exclude: ['a', 'b', 'c'], epochs: 3, batch: 16, imageSize: 128, lr: 0.01, seed: 5, limit: 9, out: 'o', augment: false, classWeights: 'balanced', l2: 0.001, fineTune: 2 },
+      options: { data: 'd', testData: 't', protocol: 'per-class:30', exclude: ['a', 'b', 'c'], epochs: 3, batch: 16, imageSize: 128, lr: 0.01, seed: 5, limit: 9, out: 'o', augment: false, classWeights: 'balanced', l2: 0.001, fineTune: 2, lrSchedule: 'cosine', warmup: 1, patience: 4, valSplit: 0.2 },
     });
   });
 });

@@ -2,8 +2,12 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import { BACKEND_CHOICES, useBackend, type BackendChoice } from '../backend.js';
-import { BASE_OPTIONS, experiment, getGraph, listGraphs, type ExperimentOptions, type Progress } from '../graphs/index.js';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { lastValueFrom } from 'rxjs';
+import { BASE_OPTIONS, experiment, getGraph, listGraphs, type ExperimentOptions, type Progress } from '../graphs/index.js';
+import { CHECKPOINT_DIR, RunInterrupted, type CheckpointState } from '../graphs/experiment.js';
+import { LR_SCHEDULES, type LrSchedule } from '../training/schedule.js';
 
 export const DEFAULT_DATA = fileURLToPath(new URL('../../fixtures/caltech101-mini', import.meta.url));
 
@@ -29,6 +33,11 @@ const FLAGS = {
   'class-weights': { type: 'string' },
   views: { type: 'string' },
   l2: { type: 'string' },
+  'lr-schedule': { type: 'string' },
+  warmup: { type: 'string' },
+  patience: { type: 'string' },
+  'val-split': { type: 'string' },
+  resume: { type: 'string' },
   prefetch: { type: 'string' },
   concurrency: { type: 'string' },
   quiet: { type: 'boolean' },
@@ -50,6 +59,10 @@ const USAGE = `usage: npm run graph -- <graph> [flags]
   --fine-tune N       also train the backbone's last N blocks (no feature cache)
   --views N           cached feature views: 1, or 2 (the image and its mirror)
   --class-weights W   none | balanced (every class weighs the same in the loss)   --l2 X  penalty on head kernels
+  --lr-schedule S     ${LR_SCHEDULES.join(' | ')} (default ${BASE_OPTIONS.lrSchedule})   --warmup N  epochs of linear warm-up
+  --patience N        stop when the validation loss has not improved for N epochs; restore the best epoch
+  --val-split F       hold out F of each class's training images for validation (default 0, or 0.1 with --patience)
+  --resume DIR        continue the run in DIR from its last checkpoint (its own options; only --backend/--quiet may be given)
   --prefetch N        batches decoded ahead (default ${BASE_OPTIONS.prefetch})   --concurrency N images decoded at once (default ${BASE_OPTIONS.concurrency})
   --out DIR           run folder (default runs/<graph>-<time>)   --quiet`;
 
@@ -62,7 +75,24 @@ function number(flag: string, text: string | undefined, check: (n: number) => bo
 const isCount = (n: number) => Number.isInteger(n) && n > 0;
 
 /** The CLI's flags as experiment options; unknown flags or values fail with one line. */
-export function parseCommandLine(argv: string[]): { graph: string; backend: BackendChoice; quiet: boolean; options: Partial<ExperimentOptions> & Pick<ExperimentOptions, 'data' | 'out'> } | 'help' {
+export interface Command {
+  graph: string;
+  backend: BackendChoice;
+  quiet: boolean;
+  options: Partial<ExperimentOptions> & Pick<ExperimentOptions, 'data' | 'out'>;
+}
+
+/** `--resume DIR`: the graph and options saved in DIR's checkpoint. */
+async function resumeCommand(dir: string, backend: BackendChoice, quiet: boolean): Promise<Command> {
+  const root = join(dir, CHECKPOINT_DIR);
+  const pointer = await readFile(join(root, 'latest.json'), 'utf8').catch(() => null);
+  if (pointer === null) throw new Error(`nothing to resume in ${dir}: it has no ${CHECKPOINT_DIR}/latest.json (a run checkpoints after each finished epoch)`);
+  const state = JSON.parse(await readFile(join(root, (JSON.parse(pointer) as { checkpoint: string }).checkpoint, 'state.json'), 'utf8')) as { state: CheckpointState };
+  const { graph, options } = state.state;
+  return { graph: getGraph(graph).name, backend, quiet, options: { ...options, out: dir, resume: true } };
+}
+
+export async function parseCommandLine(argv: string[]): Promise<Command | 'help'> {
   let parsed;
   try {
     parsed = parseArgs({ args: argv, options: FLAGS, allowPositionals: true, strict: true });
@@ -72,11 +102,16 @@ export function parseCommandLine(argv: string[]): { graph: string; backend: Back
   }
   const { values, positionals } = parsed;
   if (values.help) return 'help';
+  const backend = (values.backend ?? 'auto') as BackendChoice;
+  if (!BACKEND_CHOICES.includes(backend)) throw new Error(`unknown backend '${backend}'; valid: ${BACKEND_CHOICES.join(', ')}`);
+  if (values.resume !== undefined) {
+    const extra = Object.keys(values).filter((flag) => !['resume', 'backend', 'quiet'].includes(flag));
+    if (extra.length > 0 || positionals.length > 0) throw new Error(`--resume continues a run with its own graph and options; drop ${[...positionals, ...extra.map((f) => `--${f}`)].join(', ')}`);
+    return resumeCommand(values.resume, backend, values.quiet ?? false);
+  }
   const names = listGraphs().map((g) => g.name).join(', ');
   if (positionals.length !== 1) throw new Error(`name one graph: ${names}`);
   const graph = getGraph(positionals[0]!).name;
-  const backend = (values.backend ?? 'auto') as BackendChoice;
-  if (!BACKEND_CHOICES.includes(backend)) throw new Error(`unknown backend '${backend}'; valid: ${BACKEND_CHOICES.join(', ')}`);
   if (values.resize && values.resize !== 'squash' && values.resize !== 'center-crop') throw new Error(`unknown resize mode '${values.resize}'; valid: squash, center-crop`);
   const time = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
   const options: Partial<ExperimentOptions> & Pick<ExperimentOptions, 'data' | 'out'> = {
@@ -106,6 +141,12 @@ export function parseCommandLine(argv: string[]): { graph: string; backend: Back
   set('classWeights', classWeights);
   set('l2', number('l2', values.l2, (n) => n >= 0));
   set('views', number('views', values.views, (n) => n === 1 || n === 2) as 1 | 2 | undefined);
+  const schedule = values['lr-schedule'];
+  if (schedule !== undefined && !(LR_SCHEDULES as readonly string[]).includes(schedule)) throw new Error(`unknown learning-rate schedule '${schedule}'; valid: ${LR_SCHEDULES.join(', ')}`);
+  set('lrSchedule', schedule as LrSchedule | undefined);
+  set('warmup', number('warmup', values.warmup, (n) => Number.isInteger(n) && n >= 0));
+  set('patience', number('patience', values.patience, isCount));
+  set('valSplit', number('val-split', values['val-split'], (n) => n >= 0 && n < 1));
   set('prefetch', number('prefetch', values.prefetch, isCount));
   set('concurrency', number('concurrency', values.concurrency, isCount));
   return { graph, backend, quiet: values.quiet ?? false, options };
@@ -132,8 +173,11 @@ function progressReporter(quiet: boolean) {
   };
 }
 
+/** Exit codes of a run stopped by a signal, as shells report them (128 + signal number). */
+const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
+
 async function main(argv: string[]): Promise<number> {
-  const command = parseCommandLine(argv);
+  const command = await parseCommandLine(argv);
   if (command === 'help') {
     console.log(`${USAGE}\ngraphs: ${listGraphs().map((g) => g.name).join(', ')}`);
     return 0;
@@ -144,8 +188,19 @@ async function main(argv: string[]): Promise<number> {
   say(`backend: ${active.choice}${active.skipped.map((s) => `\n  skipped ${s.choice}: ${s.reason}`).join('')}`);
   const progress = progressReporter(quiet);
   const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+  // The first signal stops the run cleanly (checkpoint and partial report); a second one exits at once.
+  const stop = new AbortController();
+  for (const signal of Object.keys(SIGNAL_EXIT)) {
+    process.on(signal, () => {
+      if (stop.signal.aborted) process.exit(SIGNAL_EXIT[signal]);
+      progress.stop();
+      say(`${signal}: stopping; the last finished epoch is checkpointed (again to exit at once)`);
+      stop.abort(signal);
+    });
+  }
   const report = await lastValueFrom(
     experiment(getGraph(graph), options, {
+      signal: stop.signal,
       onProgress: progress.update,
       onSkip: (s) => say(`skipped ${s.path}: ${s.reason}`),
       onWarning: (line) => say(`warning: ${line}`),
@@ -166,6 +221,11 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     (code) => (process.exitCode = code),
     (error: unknown) => {
       console.error(`rxcnn: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`);
+      if (error instanceof RunInterrupted) {
+        console.error(`resume with: npm run graph -- --resume ${JSON.stringify(error.partialReport.replace(/\/partial-report\.json$/, ''))}`);
+        // work abandoned mid-flight (a feature pass, a decode) must not keep the process alive
+        process.exit(SIGNAL_EXIT[error.reason] ?? 1);
+      }
       process.exitCode = 1;
     },
   );

@@ -1,12 +1,15 @@
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import pLimit from 'p-limit';
-import { concatMap, defer, finalize, from, last, map, range, reduce, shareReplay, switchMap, toArray, type Observable, type OperatorFunction } from 'rxjs';
+import { readFile, rm } from 'node:fs/promises';
+import { concatMap, defaultIfEmpty, defer, finalize, from, fromEvent, last, map, NEVER, range, reduce, shareReplay, switchMap, takeUntil, takeWhile, toArray, type Observable, type OperatorFunction } from 'rxjs';
 import { FeatureCache } from '../features/cache.js';
 import { writeFileAtomic, writeJsonAtomic } from '../core/files.js';
 import { randomFor, shuffled } from '../core/random.js';
 import type { Batch, FeatureBatch, ImageBatch, Predictions, Sample, Skip, Split } from '../core/types.js';
 import { createModel, disposeClassifier, type Classifier } from '../models/index.js';
+import { asLayersModel, saveModel } from '../models/persistence.js';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { cacheDir } from '../models/weights.js';
 import { augment, mirror } from '../operators/augment.js';
 import { batch } from '../operators/batch.js';
@@ -17,10 +20,13 @@ import { Meter, measure, measureSource } from '../operators/measure.js';
 import { addPredictions, emptyTally, metrics, summarize, type Metrics, type Tally } from '../operators/metrics.js';
 import { predict } from '../operators/predict.js';
 import { prefetch } from '../operators/prefetch.js';
-import { manifestOf, parseProtocol, split } from '../operators/split.js';
+import { manifestOf, parseProtocol, split, type Manifest } from '../operators/split.js';
 import { subset } from '../operators/subset.js';
 import { balancedClassWeights, train } from '../operators/train.js';
-import { assembleReport, renderMarkdown, type EpochRecord, type FeatureReport, type Report } from '../report.js';
+import { assembleReport, renderMarkdown, type EpochRecord, type FeatureReport, type Report, type TrainingReport } from '../report.js';
+import { loadCheckpoint, restoreWeights, saveCheckpoint, trainedVariables } from '../training/checkpoint.js';
+import { learningRate } from '../training/schedule.js';
+import { holdOut } from '../training/validation.js';
 import { BASE_OPTIONS, type ExperimentOptions, type GraphDefinition } from './graph.js';
 
 /** The study's speed figure: one inference pass over the whole dataset at batch 32. */
@@ -40,7 +46,46 @@ export interface ExperimentHooks {
   onEpoch?: (record: EpochRecord, epochs: number) => void;
   /** One-line notices that do not stop the run. */
   onWarning?: (line: string) => void;
+  /**
+   * Aborting it stops the run at once: the epoch in progress is abandoned (the checkpoint of the
+   * last finished epoch stays), `partial-report.json` is written and the run fails with {@link RunInterrupted}.
+   */
+  signal?: AbortSignal;
 }
+
+/** Where the run stands after each finished epoch; what a checkpoint restores. */
+export interface RunState {
+  /** The last finished epoch (0 before the first). */
+  epoch: number;
+  history: EpochRecord[];
+  best: { epoch: number; valLoss: number } | null;
+  stoppedEarly: boolean;
+}
+
+/** A checkpoint's JSON: the run's options (what `--resume` continues with) and its state. */
+export interface CheckpointState {
+  version: 1;
+  graph: string;
+  options: ExperimentOptions;
+  run: RunState;
+  /** Every random choice of an epoch (its shuffle, its augmentation) derives from (seed, epoch), so these two restore the random state. */
+  random: { seed: number; nextEpoch: number };
+}
+
+/** The run stopped on request; what was finished is in the checkpoint and the partial report. */
+export class RunInterrupted extends Error {
+  constructor(
+    readonly reason: string,
+    readonly partialReport: string,
+    readonly epochsDone: number,
+  ) {
+    super(`interrupted (${reason}) after ${epochsDone} finished epoch(s); partial report ${partialReport}`);
+  }
+}
+
+export const CHECKPOINT_DIR = 'checkpoint';
+export const MODEL_DIR = 'model';
+export const PARTIAL_REPORT = 'partial-report.json';
 
 const seconds = () => performance.now() / 1000;
 const countImages = (p: { y: Int32Array } | { labels: Int32Array }) => ('y' in p ? p.y : p.labels).length;
@@ -93,9 +138,12 @@ export function experiment(graph: GraphDefinition, given: Partial<ExperimentOpti
 
     const withModel = (data: Split, model: Classifier) => {
       const optimizer = tf.train.adam(options.lr);
+      const earlyStopping = options.patience !== undefined;
+      const { fit, validation } = holdOut(data.train, options.valSplit || (earlyStopping ? 0.1 : 0), options.seed);
+      const evaluated = validation.length > 0 ? validation : data.test;
       const trainOptions = {
         l2: options.l2,
-        ...(options.classWeights === 'balanced' ? { classWeights: balancedClassWeights(data.train.map((s) => s.label), data.classes.length) } : {}),
+        ...(options.classWeights === 'balanced' ? { classWeights: balancedClassWeights(fit.map((s) => s.label), data.classes.length) } : {}),
       };
       const decodeOptions = { size: model.inputSize, mode: options.resize, concurrency: options.concurrency };
       const classes = data.classes.length;
@@ -178,20 +226,43 @@ export function experiment(graph: GraphDefinition, given: Partial<ExperimentOpti
 
       const trainEpoch = (epoch: number): Observable<EpochRecord> => {
         const start = seconds();
-        const order = shuffled(data.train, randomFor(options.seed, 'epoch', epoch));
+        const lr = learningRate(options.lr, options.lrSchedule, epoch, options.epochs, options.warmup);
+        // tfjs optimizers read their learning rate at every step but expose no setter for schedules
+        (optimizer as unknown as { learningRate: number }).learningRate = lr;
+        const order = shuffled(fit, randomFor(options.seed, 'epoch', epoch));
         return stepsOver(order, epoch, true, measure(meter, 'train', train(model, optimizer, trainOptions), countImages)).pipe(
           summary(epoch, 'train', order.length),
-          concatMap((fit: Metrics) =>
-            stepsOver(data.test, epoch, false, measure(meter, 'predict', predict(model), countImages)).pipe(
-              summary(epoch, 'evaluate', data.test.length),
-              map((val) => {
-                const record = { epoch, loss: fit.loss, top1: fit.top1, valLoss: val.loss, valTop1: val.top1, seconds: seconds() - start };
-                hooks.onEpoch?.(record, options.epochs);
-                return record;
-              }),
+          concatMap((fitted: Metrics) =>
+            stepsOver(evaluated, epoch, false, measure(meter, 'predict', predict(model), countImages)).pipe(
+              summary(epoch, 'evaluate', evaluated.length),
+              map((val) => ({ epoch, loss: fitted.loss, top1: fitted.top1, valLoss: val.loss, valTop1: val.top1, lr, seconds: seconds() - start })),
             ),
           ),
         );
+      };
+
+      /** Updates the run state with a finished epoch and checkpoints it (weights, optimizer, best weights, history). */
+      const finishEpoch = async (record: EpochRecord): Promise<EpochRecord> => {
+        run.history.push(record);
+        run.epoch = record.epoch;
+        if (run.best === null || record.valLoss < run.best.valLoss) {
+          run.best = { epoch: record.epoch, valLoss: record.valLoss };
+          if (earlyStopping) {
+            bestWeights?.forEach((t) => t.dispose());
+            bestWeights = trainedVariables(model).map((v) => tf.clone(v.read()));
+          }
+        }
+        if (earlyStopping && record.epoch - run.best.epoch >= options.patience!) run.stoppedEarly = true;
+        const slots = await optimizer.getWeights();
+        const state: CheckpointState = { version: 1, graph: graph.name, options, run, random: { seed: options.seed, nextEpoch: record.epoch + 1 } };
+        try {
+          checkpointWrite = saveCheckpoint(join(options.out, CHECKPOINT_DIR), record.epoch, state, { weights: trainedVariables(model).map((v) => v.read()), optimizer: slots, best: bestWeights });
+          await checkpointWrite;
+        } finally {
+          slots[0]!.tensor.dispose(); // the iteration count is a fresh scalar; the rest are the optimizer's own variables
+        }
+        hooks.onEpoch?.(record, options.epochs);
+        return record;
       };
 
       /** The study's speed figure: decode → backbone → head over every image (test first), timed. */
@@ -217,18 +288,112 @@ export function experiment(graph: GraphDefinition, given: Partial<ExperimentOpti
             }
           : { cached: false, augmentation: options.augment ? 'on: every epoch decodes and augments anew' : 'off', dir: null, hits: 0, misses: 0, corrupt: 0, ...(options.fineTune ? { fineTunedBlocks: options.fineTune } : {}) };
 
-      return range(1, options.epochs).pipe(
-        concatMap(trainEpoch),
+      const run: RunState = { epoch: 0, history: [], best: null, stoppedEarly: false };
+      let bestWeights: tf.Tensor[] | null = null;
+      let resumedAfterEpoch: number | null = null;
+      let whole: LayersModel | null = null;
+      progress = { run, pending: () => checkpointWrite };
+
+      /** Picks up the checkpoint in `out` (with `resume`): weights, optimizer slots, best weights and history. */
+      const resume = defer(async () => {
+        if (!options.resume) return;
+        const checkpoint = await loadCheckpoint<CheckpointState>(join(options.out, CHECKPOINT_DIR));
+        if (!checkpoint) return;
+        const { weights, optimizer: slots, best } = checkpoint.tensors;
+        try {
+          restoreWeights(model, weights);
+          await optimizer.setWeights(slots);
+        } finally {
+          [...weights, ...slots.map((s) => s.tensor)].forEach((t) => t.dispose());
+        }
+        bestWeights = best;
+        Object.assign(run, checkpoint.state.run);
+        resumedAfterEpoch = run.epoch;
+      });
+
+      const trainingReport = (): TrainingReport => ({
+        epochsPlanned: options.epochs,
+        epochsRun: run.epoch,
+        bestEpoch: run.best?.epoch ?? 0,
+        stoppedEarly: run.stoppedEarly,
+        restoredBest: earlyStopping && bestWeights !== null,
+        validation: validation.length > 0 ? 'held-out training images' : 'test images',
+        validationImages: evaluated.length,
+        lrSchedule: options.lrSchedule,
+        warmup: options.warmup,
+        patience: options.patience ?? null,
+        resumedAfterEpoch,
+      });
+
+      const epochs = defer(() => range(run.epoch + 1, Math.max(0, run.stoppedEarly ? 0 : options.epochs - run.epoch))).pipe(
+        concatMap((epoch) => trainEpoch(epoch).pipe(concatMap(finishEpoch))),
+        takeWhile(() => !run.stoppedEarly, true),
+      );
+
+      return resume.pipe(
+        concatMap(() => epochs),
         toArray(),
-        concatMap((history) =>
+        concatMap(async () => {
+          if (earlyStopping && bestWeights) restoreWeights(model, bestWeights);
+          whole = asLayersModel(model);
+          return saveModel(whole, join(options.out, MODEL_DIR), { preprocessing: model.preprocessing, inputSize: model.inputSize, classNames: data.classes.map((c) => c.name) });
+        }),
+        concatMap((savedBytes) =>
           fullPass.pipe(
             map((pass) =>
-              assembleReport({ graph: graph.name, model, data, history, pass, skipped: [...skipped.values()], operators: meter.snapshot(), options, startedAt, speedBatch: SPEED_BATCH, features: featureReport() }),
+              assembleReport({
+                graph: graph.name,
+                model,
+                data,
+                history: run.history,
+                training: trainingReport(),
+                savedBytes,
+                pass,
+                skipped: [...skipped.values()],
+                operators: meter.snapshot(),
+                options,
+                startedAt,
+                speedBatch: SPEED_BATCH,
+                features: featureReport(),
+              }),
             ),
           ),
         ),
-        finalize(() => optimizer.dispose()),
+        finalize(() => {
+          optimizer.dispose();
+          bestWeights?.forEach((t) => t.dispose());
+          disposeClassifier(model);
+          whole?.dispose(); // after the classifier: it shares its layers
+        }),
       );
+    };
+
+    let checkpointWrite: Promise<unknown> = Promise.resolve();
+    let progress: { run: RunState; pending: () => Promise<unknown> } | null = null;
+    const interrupted = hooks.signal ? (hooks.signal.aborted ? from([0]) : fromEvent(hooks.signal, 'abort')) : NEVER;
+
+    /** On interruption: what finished, written atomically beside the checkpoint. */
+    const writePartialReport = async (): Promise<never> => {
+      await progress?.pending().catch(() => undefined);
+      const run = progress?.run ?? { epoch: 0, history: [], best: null, stoppedEarly: false };
+      const path = join(options.out, PARTIAL_REPORT);
+      const reason = String(hooks.signal?.reason ?? 'aborted');
+      await writeJsonAtomic(path, {
+        status: 'interrupted',
+        reason,
+        graph: graph.name,
+        model: graph.model,
+        epochsPlanned: options.epochs,
+        epochsDone: run.epoch,
+        history: run.history,
+        best: run.best,
+        checkpoint: run.epoch > 0 ? join(options.out, CHECKPOINT_DIR) : null,
+        resume: `npm run graph -- --resume ${options.out}`,
+        options,
+        startedAt: startedAt.toISOString(),
+        interruptedAt: new Date().toISOString(),
+      });
+      throw new RunInterrupted(reason, path, run.epoch);
     };
 
     const testData = options.testData ? measureSource(meter, 'discover', discover(options.testData, { exclude: options.exclude })) : undefined;
@@ -241,21 +406,36 @@ export function experiment(graph: GraphDefinition, given: Partial<ExperimentOpti
           hooks.onWarning?.(`${data.protocol} left out ${data.shortClasses.length} class(es) with too few images: ${data.shortClasses.map((c) => `${c.id} (${c.images})`).join(', ')}`);
         }
         if (data.train.length === 0) throw new Error(`the split (${data.protocol}) left no training images`);
-        await writeJsonAtomic(join(options.out, 'manifest.json'), manifestOf(data));
+        const manifest = manifestOf(data);
+        if (options.resume) await assertSameManifest(join(options.out, 'manifest.json'), manifest);
+        await writeJsonAtomic(join(options.out, 'manifest.json'), manifest);
         return data;
       }),
       switchMap((data) =>
         from(createModel(graph.model, { classes: data.classes.length, weights: options.weights, inputSize: options.imageSize, alpha: options.alpha, seed: options.seed, fineTune: options.fineTune })).pipe(
-          switchMap((model) => withModel(data, model).pipe(finalize(() => disposeClassifier(model)))),
+          switchMap((model) => withModel(data, model)),
         ),
       ),
+      takeUntil(interrupted),
+      defaultIfEmpty(null),
       concatMap(async (report) => {
+        if (report === null) return writePartialReport();
         await writeJsonAtomic(join(options.out, 'report.json'), report);
         await writeFileAtomic(join(options.out, 'report.md'), renderMarkdown(report));
+        await rm(join(options.out, PARTIAL_REPORT), { force: true });
         return report;
       }),
     );
   });
+}
+
+/** A resumed run must see the very split its checkpoint was trained on. */
+async function assertSameManifest(path: string, manifest: Manifest): Promise<void> {
+  const saved = await readFile(path, 'utf8').catch(() => null);
+  if (saved === null) return;
+  if (JSON.stringify(JSON.parse(saved)) !== JSON.stringify(manifest)) {
+    throw new Error(`the dataset or split differs from the one the checkpoint in ${dirname(path)} was trained on (${path}); resume with the same data, or start a new run`);
+  }
 }
 
 /** Runs `source` to completion for its side effects. */

@@ -1,5 +1,6 @@
 import { Registry } from '../core/registry.js';
 import type { ResizeMode } from '../operators/decode.js';
+import type { LrSchedule } from '../training/schedule.js';
 
 /** Everything a run can be told; the CLI's flags map one to one onto it. */
 export interface ExperimentOptions {
@@ -37,7 +38,20 @@ export interface ExperimentOptions {
   classWeights: 'none' | 'balanced';
   /** L2 penalty on the head's kernels. */
   l2: number;
-  /** Where report.json, report.md and manifest.json go. */
+  /** How the learning rate moves over the epochs; `warmup` epochs ramp it up first. */
+  lrSchedule: LrSchedule;
+  warmup: number;
+  /** Stop when the validation loss has not improved for this many epochs, and restore the best epoch's weights. */
+  patience?: number;
+  /**
+   * Fraction of each class's training images held out to validate every epoch (0: the per-epoch
+   * figures are on the test images, as in the study). With `patience` it defaults to 0.1, so that
+   * early stopping never looks at the test images.
+   */
+  valSplit: number;
+  /** Continue from the checkpoint in `out` instead of starting anew. */
+  resume?: boolean;
+  /** Where report.json, report.md, manifest.json, the checkpoint and the trained model go. */
   out: string;
 }
 
@@ -64,6 +78,9 @@ export const BASE_OPTIONS: Omit<ExperimentOptions, 'data' | 'out'> = {
   views: 1,
   classWeights: 'none',
   l2: 0,
+  lrSchedule: 'constant',
+  warmup: 0,
+  valSplit: 0,
 };
 
 const graphs = new Registry<GraphDefinition>('graph');
