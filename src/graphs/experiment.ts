@@ -362,8 +362,8 @@ export function experiment(graph: GraphDefinition, given: Partial<ExperimentOpti
         finalize(() => {
           optimizer.dispose();
           bestWeights?.forEach((t) => t.dispose());
+          whole?.dispose();
           disposeClassifier(model);
-          whole?.dispose(); // after the classifier: it shares its layers
         }),
       );
     };

@@ -60,7 +60,7 @@ const bytesPer = (dtype: string) => (dtype === 'bool' || dtype === 'uint8' ? 1 :
 
 /**
  * The classifier as one model from pixels (preprocessed) to class probabilities. It shares the
- * classifier's layers: dispose it after the classifier (disposing it first frees their weights).
+ * classifier's layers: dispose it first, then the classifier (`disposeClassifier` frees what is left).
  */
 export function asLayersModel(classifier: Classifier): tfl.LayersModel {
   const { backbone, head } = classifier;
@@ -86,6 +86,7 @@ export async function saveModel(model: tfl.LayersModel, dir: string, metadata: S
   return modelBytes(dir);
 }
 
+/** A saved model and what it says about its input; free it with `disposeModel`. */
 export async function loadModel(dir: string): Promise<{ model: tfl.LayersModel; metadata: SavedModelMetadata | null }> {
   const model = await tfl.loadLayersModel(fileSystem(dir));
   const json = JSON.parse(await readFile(join(dir, MODEL_JSON), 'utf8')) as tf.io.ModelJSON;
