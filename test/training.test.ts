@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { lastValueFrom } from 'rxjs';
@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { CHECKPOINT_DIR, MODEL_DIR, PARTIAL_REPORT, RunInterrupted, type CheckpointState } from '../src/graphs/experiment.js';
 import { experiment, getGraph, type ExperimentOptions } from '../src/graphs/index.js';
 import { loadModel } from '../src/models/persistence.js';
+import { cacheDir } from '../src/models/weights.js';
 import type { Report } from '../src/report.js';
 import { loadCheckpoint, saveCheckpoint } from '../src/training/checkpoint.js';
 import { learningRate } from '../src/training/schedule.js';
@@ -127,6 +128,28 @@ describe('resume', () => {
     expect(resumed.training.resumedAfterEpoch).toBe(2);
     expect(summary(resumed)).toEqual(summary(whole));
     await expect(readFile(join(out, PARTIAL_REPORT))).rejects.toThrow();
+  });
+
+  it('an interruption during feature extraction stops it: nothing leaks and nothing more is written', async () => {
+    const dir = await temporaryDir();
+    const out = join(dir, 'run');
+    const before = tf.memory().numTensors;
+    const stop = new AbortController();
+    // an input size no other test uses, so every feature is computed here
+    const run = experiment(getGraph('mobilenetv2'), { ...small(out), limit: 120, batch: 8, imageSize: 48 }, { signal: stop.signal, onProgress: (p) => p.phase === 'features' && p.done >= 16 && stop.abort('SIGINT') });
+    await expect(lastValueFrom(run)).rejects.toThrow(/interrupted \(SIGINT\) after 0 finished epoch/);
+    const cached = async () => (await readdir(join(cacheDir(), 'features'), { recursive: true })).filter((f) => f.endsWith('.f32')).length;
+    const pause = () => new Promise((r) => setTimeout(r, 1000));
+    const atStop = await cached();
+    await pause();
+    const settled = await cached();
+    // the batch in flight may finish writing (8 images), nothing after it
+    expect(settled - atStop).toBeLessThanOrEqual(8);
+    await pause();
+    expect(await cached()).toBe(settled);
+    expect(settled).toBeLessThan(120);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(JSON.parse(await readFile(join(out, PARTIAL_REPORT), 'utf8'))).toMatchObject({ epochsDone: 0, checkpoint: null });
   });
 
   it('refuses to resume on a different split', async () => {

@@ -206,10 +206,12 @@ async function main(argv: string[]): Promise<number> {
       onWarning: (line) => say(`warning: ${line}`),
       onEpoch: (h, epochs) => {
         progress.stop();
-        say(`epoch ${h.epoch}/${epochs}: loss ${h.loss.toFixed(3)} top-1 ${pct(h.top1)} | val loss ${h.valLoss.toFixed(3)} val top-1 ${pct(h.valTop1)} | ${h.seconds.toFixed(1)} s`);
+        say(`epoch ${h.epoch}/${epochs}: loss ${h.loss.toFixed(3)} top-1 ${pct(h.top1)} | val loss ${h.valLoss.toFixed(3)} val top-1 ${pct(h.valTop1)} | lr ${h.lr.toPrecision(3)} | ${h.seconds.toFixed(1)} s`);
       },
     }),
   ).finally(progress.stop);
+  const t = report.training;
+  if (t.stoppedEarly) say(`early stopping: no better validation loss for ${t.patience} epochs; restored epoch ${t.bestEpoch}`);
   const m = report.metrics;
   say(`test: top-1 ${pct(m.top1)}, top-5 ${pct(m.top5)}, mean per-class ${pct(m.meanPerClass)} | full pass ${report.speed.fullPassSeconds.toFixed(1)} s (${report.speed.imagesPerSecond.toFixed(1)} images/s)`);
   console.log(`report: ${options.out}/report.md`);

@@ -2,7 +2,7 @@ import { dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import pLimit from 'p-limit';
 import { readFile, rm } from 'node:fs/promises';
-import { concatMap, defaultIfEmpty, defer, finalize, from, fromEvent, last, map, NEVER, range, reduce, shareReplay, switchMap, takeUntil, takeWhile, toArray, type Observable, type OperatorFunction } from 'rxjs';
+import { concatMap, defaultIfEmpty, defer, finalize, from, fromEvent, last, map, NEVER, Observable, range, reduce, shareReplay, Subscription, switchMap, takeUntil, takeWhile, toArray, type OperatorFunction } from 'rxjs';
 import { FeatureCache } from '../features/cache.js';
 import { writeFileAtomic, writeJsonAtomic } from '../core/files.js';
 import { randomFor, shuffled } from '../core/random.js';
@@ -172,7 +172,7 @@ export function experiment(graph: GraphDefinition, given: Partial<ExperimentOpti
       let cacheWritable = true;
 
       /** Backbone features of every image (one table per view), from the cache or computed (and cached) now. */
-      const features: Observable<Array<Map<string, Float32Array>>> = defer(async () => {
+      const computeFeatures = async (running: Subscription): Promise<Array<Map<string, Float32Array>>> => {
         const all = [...data.train, ...data.test];
         const dim = model.backbone!.outputs[0]!.shape[1] as number;
         const limit = pLimit(16);
@@ -195,6 +195,7 @@ export function experiment(graph: GraphDefinition, given: Partial<ExperimentOpti
           );
           misses.sort((a, b) => a.label - b.label || (a.path < b.path ? -1 : 1));
           await drain(
+            running,
             feed<FeatureBatch>(misses, 0, options.batch, view, (b) => b.pipe(measure(meter, 'embed', embed(model), countImages))).pipe(
               progressOf<FeatureBatch>('features', 1, misses.length),
               concatMap(async (fb) => {
@@ -214,9 +215,22 @@ export function experiment(graph: GraphDefinition, given: Partial<ExperimentOpti
             ),
           );
           tables.push(table);
+          if (running.closed) break;
         }
         return tables;
-      }).pipe(shareReplay(1));
+      };
+      /** Computed once and replayed to every epoch; unsubscribed before it is done (an interrupted run), it stops. */
+      const features = new Observable<Array<Map<string, Float32Array>>>((subscriber) => {
+        const running = new Subscription();
+        computeFeatures(running).then(
+          (tables) => {
+            subscriber.next(tables);
+            subscriber.complete();
+          },
+          (error: unknown) => subscriber.error(error),
+        );
+        return running;
+      }).pipe(shareReplay({ bufferSize: 1, refCount: true }));
 
       /** From cached features, or through the decode pipeline with `step` inside the prefetch bound. */
       const stepsOver = <T extends Predictions>(samples: Sample[], epoch: number, training: boolean, step: OperatorFunction<Batch, T>): Observable<T> =>
@@ -438,7 +452,11 @@ async function assertSameManifest(path: string, manifest: Manifest): Promise<voi
   }
 }
 
-/** Runs `source` to completion for its side effects. */
-function drain<T>(source: Observable<T>): Promise<void> {
-  return new Promise((resolve, reject) => source.subscribe({ error: reject, complete: () => resolve() }));
+/** Runs `source` to completion for its side effects, or until `owner` is unsubscribed. */
+function drain<T>(owner: Subscription, source: Observable<T>): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (owner.closed) return resolve();
+    owner.add(source.subscribe({ error: reject, complete: () => resolve() }));
+    owner.add(() => resolve());
+  });
 }
