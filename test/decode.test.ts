@@ -33,7 +33,7 @@ describe('decode', () => {
 
   it('forces three channels from grayscale, alpha and 16-bit PNGs', async () => {
     const dir = await temporaryDir();
-    await halves(20, 10).grayscale().png().toFile(join(dir, 'gray.png'));
+    await halves(20, 10).toColourspace('b-w').png().toFile(join(dir, 'gray.png'));
     await halves(20, 10, 4).png().toFile(join(dir, 'alpha.png'));
     await halves(20, 10).toColourspace('rgb16').png().toFile(join(dir, 'deep.png'));
     for (const name of ['gray.png', 'alpha.png', 'deep.png']) {

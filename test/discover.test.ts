@@ -107,16 +107,19 @@ describe('discover', () => {
     expect(dataset.skipped).toEqual([{ path: join(root, 'a/locked.jpg'), reason: 'unreadable (EACCES)' }]);
   });
 
-  it('ends a symlink loop and counts the images it repeats once each', async () => {
+  it('ends a symlink loop with one counted skip, and counts a file repeated through a symlink once', async () => {
     const root = await temporaryDir();
     const [photo] = await fixtureImages('watch');
     await mkdir(join(root, 'watch'));
     await cp(photo!, join(root, 'watch/a.jpg'));
     await symlink('..', join(root, 'watch/loop'));
+    await symlink('a.jpg', join(root, 'watch/b.jpg'));
     const dataset = await firstValueFrom(discover(root));
     expect(dataset.samples.map((s) => s.path)).toEqual([join(root, 'watch/a.jpg')]);
-    expect(dataset.skipped.length).toBeGreaterThan(0);
-    for (const s of dataset.skipped) expect(s.reason).toBe(`same file as ${join(root, 'watch/a.jpg')} (symlink)`);
+    expect(dataset.skipped).toEqual([
+      { path: join(root, 'watch/loop'), reason: `symlink loop (leads back to ${root})` },
+      { path: join(root, 'watch/b.jpg'), reason: `same file as ${join(root, 'watch/a.jpg')} (symlink)` },
+    ]);
   });
 
   it('fails with one line when the root is missing, a file, or holds no images', async () => {

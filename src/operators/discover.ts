@@ -1,6 +1,5 @@
-import { open, realpath, stat } from 'node:fs/promises';
+import { open, readdir, realpath, stat } from 'node:fs/promises';
 import { basename, extname, join, relative, sep } from 'node:path';
-import fg from 'fast-glob';
 import pLimit from 'p-limit';
 import { defer, type Observable } from 'rxjs';
 import type { ClassInfo, Dataset, Sample, Skip } from '../core/types.js';
@@ -12,9 +11,6 @@ export interface DiscoverOptions {
 
 /** File endings sharp decodes with its prebuilt libvips. */
 export const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.jpe', '.png', '.gif', '.webp', '.tif', '.tiff', '.avif']);
-
-/** Folder depth searched below the dataset root (class folder plus nested folders). */
-const MAX_DEPTH = 16;
 
 /** Caltech-256 prefixes class folders with a number (`001.ak47`); the display name drops it. */
 export function displayName(folder: string): string {
@@ -49,7 +45,9 @@ async function inspect(path: string): Promise<{ reason: string } | { real: strin
   if (basename(path).startsWith('.')) return { reason: 'hidden file' };
   if (!IMAGE_EXTENSIONS.has(extname(path).toLowerCase())) return { reason: 'not an image (extension)' };
   try {
-    if (!sniffImageFormat(await readHead(path))) return { reason: 'not an image (content)' };
+    const head = await readHead(path);
+    if (head.length === 0) return { reason: 'empty file (0 bytes)' };
+    if (!sniffImageFormat(head)) return { reason: 'not an image (content)' };
     return { real: await realpath(path) };
   } catch (error) {
     return { reason: `unreadable (${(error as NodeJS.ErrnoException).code ?? String(error)})` };
@@ -61,10 +59,65 @@ async function inspect(path: string): Promise<{ reason: string } | { real: strin
  * accept that folder, or its parent when it is the parent's only folder (beside loose files such
  * as a README).
  */
-function classRoot(root: string, entries: string[]): string {
-  const folders = new Set(entries.filter((p) => p.includes('/')).map((p) => p.slice(0, p.indexOf('/'))));
-  const only = folders.size === 1 ? [...folders][0]! : null;
+async function classRoot(root: string): Promise<string> {
+  const folders = (await readdir(root, { withFileTypes: true })).filter((e) => e.isDirectory());
+  const only = folders.length === 1 ? folders[0]!.name : null;
   return only && /_ObjectCategories$/.test(only) ? join(root, only) : root;
+}
+
+interface Listing {
+  /** Paths relative to the scanned folder, of everything that is not a folder. */
+  files: string[];
+  /** The top-level folders entered (the class folders). */
+  folders: string[];
+  /** Folders passed over: hidden, unreadable, or symlinks back into the tree. */
+  skipped: Skip[];
+}
+
+/**
+ * Lists a tree depth-first in name order, following symlinked folders, but entering each real
+ * folder once: a link back to an enclosing folder (a loop) or to a folder already listed is one
+ * counted skip, not thousands of repeated files.
+ */
+async function listTree(base: string, isExcluded: (folder: string) => boolean): Promise<Listing> {
+  const listing: Listing = { files: [], folders: [], skipped: [] };
+  const entered = new Map<string, string>([[await realpath(base), base]]);
+  /** Lists one folder and those below it; false when the folder itself cannot be read. */
+  const visit = async (dir: string, rel: string, ancestors: ReadonlySet<string>): Promise<boolean> => {
+    let entries;
+    try {
+      entries = (await readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    } catch (error) {
+      listing.skipped.push({ path: dir, reason: `unreadable folder (${(error as NodeJS.ErrnoException).code ?? String(error)})` });
+      return false;
+    }
+    for (const entry of entries) {
+      const path = join(dir, entry.name);
+      const relPath = rel ? `${rel}/${entry.name}` : entry.name;
+      const isFolder = entry.isDirectory() || (entry.isSymbolicLink() && (await stat(path).then((s) => s.isDirectory(), () => false)));
+      if (!isFolder) {
+        listing.files.push(relPath);
+        continue;
+      }
+      if (!rel && isExcluded(entry.name)) continue;
+      if (entry.name.startsWith('.')) {
+        listing.skipped.push({ path, reason: 'hidden folder' });
+        continue;
+      }
+      const real = await realpath(path);
+      const first = entered.get(real);
+      if (first !== undefined) {
+        const reason = ancestors.has(real) ? `symlink loop (leads back to ${first})` : `same folder as ${first} (symlink)`;
+        listing.skipped.push({ path, reason });
+        continue;
+      }
+      entered.set(real, path);
+      if ((await visit(path, relPath, new Set(ancestors).add(real))) && !rel) listing.folders.push(entry.name);
+    }
+    return true;
+  };
+  await visit(base, '', new Set(entered.keys()));
+  return listing;
 }
 
 /**
@@ -79,34 +132,18 @@ export function discover(root: string, options: DiscoverOptions = {}): Observabl
     const info = await stat(root).catch(() => null);
     if (!info) throw new Error(`dataset folder not found: ${root}`);
     if (!info.isDirectory()) throw new Error(`dataset path is not a folder: ${root}`);
-    // Directories come back marked with '/', so whatever else is listed (files, broken links) is
-    // judged by rejectReason and counted; symlinked folders are followed to a bounded depth, so a
-    // link loop ends instead of spinning.
-    const scan = async (dir: string) =>
-      (await fg('**/*', { cwd: dir, onlyFiles: false, markDirectories: true, dot: true, deep: MAX_DEPTH, suppressErrors: true })).filter(
-        (entry) => !entry.endsWith('/'),
-      );
-    let base = root;
-    let files = await scan(base);
-    const nestedRoot = classRoot(root, files);
-    if (nestedRoot !== root) {
-      base = nestedRoot;
-      files = await scan(base);
-    }
-    files.sort();
-
+    const base = await classRoot(root).catch((error: NodeJS.ErrnoException) => {
+      throw new Error(`dataset folder not readable: ${root} (${error.code ?? String(error)})`);
+    });
     const excluded = new Set(options.exclude ?? []);
-    const isExcluded = (file: string) => {
-      const folder = file.slice(0, file.indexOf('/'));
-      return excluded.has(folder) || excluded.has(displayName(folder));
-    };
-    files = files.filter((file) => !file.includes('/') || !isExcluded(file));
+    const listing = await listTree(base, (folder) => excluded.has(folder) || excluded.has(displayName(folder)));
+    const files = listing.files.sort();
     const limit = pLimit(32);
     const verdicts = await Promise.all(
       files.map((file) => limit(() => (file.includes('/') ? inspect(join(base, file)) : { reason: 'not inside a class folder' }))),
     );
     const byClass = new Map<string, string[]>();
-    const skipped: Skip[] = [];
+    const skipped: Skip[] = [...listing.skipped];
     const seen = new Map<string, string>();
     for (const [i, file] of files.entries()) {
       const path = join(base, file);
@@ -127,6 +164,9 @@ export function discover(root: string, options: DiscoverOptions = {}): Observabl
       byClass.set(folder, list);
     }
 
+    for (const folder of listing.folders) {
+      if (!byClass.has(folder)) skipped.push({ path: join(base, folder), reason: 'class folder without images' });
+    }
     const folders = [...byClass.keys()].sort();
     const classes: ClassInfo[] = folders.map((id, index) => ({ id, name: displayName(id), index }));
     const samples: Sample[] = classes.flatMap((c) => byClass.get(c.id)!.map((path) => ({ path, label: c.index })));

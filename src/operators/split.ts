@@ -52,6 +52,7 @@ function stratified(dataset: Dataset, protocol: Protocol & { kind: 'ratio' | 'pe
   const train: Sample[] = [];
   const test: Sample[] = [];
   const shortClasses: Split['shortClasses'] = [];
+  const skipped: Skip[] = [...dataset.skipped];
   byLabel(dataset.samples, dataset.classes.length).forEach((group, label) => {
     const cls = dataset.classes[label]!;
     const order = shuffled(group, randomFor(seed, 'split', cls.id));
@@ -63,6 +64,8 @@ function stratified(dataset: Dataset, protocol: Protocol & { kind: 'ratio' | 'pe
     }
     if (order.length < protocol.train + 1) {
       shortClasses.push({ id: cls.id, images: order.length });
+      const reason = `class has fewer than ${protocol.train + 1} images, as ${formatProtocol(protocol)} needs`;
+      skipped.push(...group.map((sample) => ({ path: sample.path, reason })));
       return;
     }
     train.push(...order.slice(0, protocol.train));
@@ -74,7 +77,7 @@ function stratified(dataset: Dataset, protocol: Protocol & { kind: 'ratio' | 'pe
     classes: dataset.classes,
     train,
     test,
-    skipped: dataset.skipped,
+    skipped,
     roots: { train: dataset.root, test: dataset.root },
     shortClasses,
   };
