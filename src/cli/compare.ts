@@ -1,0 +1,84 @@
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { lastValueFrom } from 'rxjs';
+import { useBackend } from '../backend.js';
+import { compare } from '../compare/run.js';
+import { listGraphs } from '../graphs/index.js';
+import { EXPERIMENT_FLAG_USAGE, parseFlags, type ExperimentFlags } from './flags.js';
+import { progressReporter } from './progress.js';
+import { fail, stopOnSignals } from './signals.js';
+
+const USAGE = `usage: npm run compare -- <graph> <graph> … [flags]
+Runs every graph on the same split and seed, then writes compare.json, compare.md, index.html,
+plots (SVG and PNG) and per-epoch CSVs into one folder.
+${EXPERIMENT_FLAG_USAGE}
+  --weights-dir DIR   folder of Keras ImageNet weight files: each model uses its file from there when present
+  --out DIR           comparison folder (default runs/compare-<time>)   --quiet`;
+
+export interface CompareCommand {
+  graphs: string[];
+  flags: ExperimentFlags;
+  out: string;
+  weightsDir: string | undefined;
+}
+
+/** `npm run compare` arguments; unknown graphs, flags or values fail with one line. */
+export function parseCompareCommandLine(argv: string[]): CompareCommand | 'help' {
+  const parsed = parseFlags(argv, { 'weights-dir': { type: 'string' } });
+  if (parsed.help) return 'help';
+  const known = listGraphs().map((g) => g.name);
+  if (parsed.positionals.length < 2) throw new Error(`name at least two graphs to compare: ${known.join(', ')}`);
+  const unknown = parsed.positionals.find((g) => !known.includes(g));
+  if (unknown) throw new Error(`unknown graph '${unknown}'; known graphs: ${known.join(', ')}`);
+  const time = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
+  const weightsDir = parsed.extra['weights-dir'];
+  return { graphs: parsed.positionals, flags: parsed.flags, out: parsed.flags.out ?? `runs/compare-${time}`, weightsDir: typeof weightsDir === 'string' ? weightsDir : undefined };
+}
+
+async function main(argv: string[]): Promise<number> {
+  const command = parseCompareCommandLine(argv);
+  if (command === 'help') {
+    console.log(`${USAGE}\ngraphs: ${listGraphs().map((g) => g.name).join(', ')}`);
+    return 0;
+  }
+  const { graphs, flags, out, weightsDir } = command;
+  const say = (line: string) => flags.quiet || console.error(line);
+  const active = await useBackend(flags.backend);
+  say(`backend: ${active.choice}${active.skipped.map((s) => `\n  skipped ${s.choice}: ${s.reason}`).join('')}`);
+  const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+  let current = '';
+  let progress = progressReporter(true);
+  const signal = stopOnSignals(say, () => progress.stop());
+  const comparison = await lastValueFrom(
+    compare(
+      { graphs, options: flags.options, out, ...(weightsDir ? { weightsDir: resolve(weightsDir) } : {}) },
+      {
+        signal,
+        onRun: (graph, index, total) => {
+          current = `[${index + 1}/${total} ${graph}] `;
+          progress = progressReporter(flags.quiet, current);
+          say(`${current}running`);
+        },
+        onProgress: (p) => progress.update(p),
+        onSkip: (s) => say(`${current}skipped ${s.path}: ${s.reason}`),
+        onWarning: (line) => say(`${current}warning: ${line}`),
+        onEpoch: (h, epochs) => {
+          progress.stop();
+          say(`${current}epoch ${h.epoch}/${epochs}: loss ${h.loss.toFixed(3)} top-1 ${pct(h.top1)} | val loss ${h.valLoss.toFixed(3)} val top-1 ${pct(h.valTop1)} | ${h.seconds.toFixed(1)} s`);
+        },
+        onRunDone: (_, report) => {
+          progress.stop();
+          const m = report.metrics;
+          say(`${current}test: top-1 ${pct(m.top1)}, mean per-class ${pct(m.meanPerClass)} | full pass ${report.speed.fullPassSeconds.toFixed(1)} s (${report.speed.imagesPerSecond.toFixed(1)} images/s) | weights ${report.weights}`);
+        },
+      },
+    ),
+  ).finally(() => progress.stop());
+  say(comparison.summary.text);
+  console.log(`comparison: ${out}/compare.md and ${out}/index.html`);
+  return 0;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  main(process.argv.slice(2)).then((code) => (process.exitCode = code), fail);
+}

@@ -1,0 +1,152 @@
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { BACKEND_CHOICES, type BackendChoice } from '../backend.js';
+import { BASE_OPTIONS, type ExperimentOptions } from '../graphs/index.js';
+import { LR_SCHEDULES, type LrSchedule } from '../training/schedule.js';
+
+export const DEFAULT_DATA = fileURLToPath(new URL('../../fixtures/caltech101-mini', import.meta.url));
+
+/** The flags every experiment command takes (`npm run graph`, `npm run compare`). */
+export const EXPERIMENT_FLAGS = {
+  data: { type: 'string' },
+  'test-data': { type: 'string' },
+  protocol: { type: 'string' },
+  exclude: { type: 'string', multiple: true },
+  epochs: { type: 'string' },
+  batch: { type: 'string' },
+  'image-size': { type: 'string' },
+  lr: { type: 'string' },
+  seed: { type: 'string' },
+  backend: { type: 'string' },
+  limit: { type: 'string' },
+  out: { type: 'string' },
+  weights: { type: 'string' },
+  alpha: { type: 'string' },
+  resize: { type: 'string' },
+  'no-augment': { type: 'boolean' },
+  'no-cache': { type: 'boolean' },
+  'fine-tune': { type: 'string' },
+  'class-weights': { type: 'string' },
+  views: { type: 'string' },
+  l2: { type: 'string' },
+  'lr-schedule': { type: 'string' },
+  warmup: { type: 'string' },
+  patience: { type: 'string' },
+  'val-split': { type: 'string' },
+  prefetch: { type: 'string' },
+  concurrency: { type: 'string' },
+  quiet: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** Usage lines of {@link EXPERIMENT_FLAGS}, except `--out`, whose default each command states. */
+export const EXPERIMENT_FLAG_USAGE = `  --data DIR          folder-per-class dataset (default: the embedded fixtures/caltech101-mini)
+  --test-data DIR     external test folder; all of --data then trains
+  --protocol P        ratio:F | per-class:N[:M]   (default ${BASE_OPTIONS.protocol})
+  --exclude NAME      leave a class out; repeatable or comma-separated (default ${BASE_OPTIONS.exclude.join(',')})
+  --epochs N          --batch N (default ${BASE_OPTIONS.batch})   --lr X   --seed N (default ${BASE_OPTIONS.seed})
+  --image-size N      input side in pixels (default: the model's)
+  --backend B         ${BACKEND_CHOICES.join('|')} (default auto)
+  --limit N           use at most N images, balanced over classes
+  --weights W         imagenet | none | path to a weights file   --alpha A (MobileNets)
+  --resize MODE       squash | center-crop (default ${BASE_OPTIONS.resize})   --no-augment
+  --no-cache          recompute a frozen backbone's features every epoch (then augmentation applies)
+  --fine-tune N       also train the backbone's last N blocks (no feature cache)
+  --views N           cached feature views: 1, or 2 (the image and its mirror)
+  --class-weights W   none | balanced (every class weighs the same in the loss)   --l2 X  penalty on head kernels
+  --lr-schedule S     ${LR_SCHEDULES.join(' | ')} (default ${BASE_OPTIONS.lrSchedule})   --warmup N  epochs of linear warm-up
+  --patience N        stop when the validation loss has not improved for N epochs; restore the best epoch
+  --val-split F       hold out F of each class's training images for validation (default 0, or 0.1 with --patience)
+  --prefetch N        batches decoded ahead (default ${BASE_OPTIONS.prefetch})   --concurrency N images decoded at once (default ${BASE_OPTIONS.concurrency})`;
+
+type FlagSpec = { type: 'string' | 'boolean'; multiple?: boolean; short?: string };
+type FlagValue = string | boolean | string[] | undefined;
+
+export interface ExperimentFlags {
+  backend: BackendChoice;
+  quiet: boolean;
+  /** `--out` as given (each command has its own default). */
+  out: string | undefined;
+  options: Partial<ExperimentOptions> & Pick<ExperimentOptions, 'data'>;
+}
+
+export interface ParsedFlags {
+  help: boolean;
+  positionals: string[];
+  /** The flags given, by name (without their values). */
+  given: string[];
+  flags: ExperimentFlags;
+  /** Values of the command's own flags (`extra`), by name. */
+  extra: Record<string, FlagValue>;
+}
+
+const isCount = (n: number) => Number.isInteger(n) && n > 0;
+
+function number(flag: string, text: string | undefined, check: (n: number) => boolean = (n) => n > 0): number | undefined {
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (!Number.isFinite(value) || !check(value)) throw new Error(`--${flag} expects a ${check === isCount ? 'positive whole number' : 'number'}, got '${text}'`);
+  return value;
+}
+
+/**
+ * Parses {@link EXPERIMENT_FLAGS} plus a command's own `extra` flags; an unknown flag or a bad value
+ * fails with one line. Positionals are returned as given, for the command to check.
+ */
+export function parseFlags(argv: string[], extra: Record<string, FlagSpec> = {}): ParsedFlags {
+  const all = { ...EXPERIMENT_FLAGS, ...extra };
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: all, allowPositionals: true, strict: true });
+  } catch (error) {
+    const flag = /'([^']+)'/.exec((error as Error).message)?.[1] ?? String(error);
+    throw new Error(`unknown or malformed flag ${flag}; valid flags: ${Object.keys(all).map((f) => `--${f}`).join(', ')}`);
+  }
+  const values = parsed.values as Record<string, FlagValue>;
+  const extraValues = Object.fromEntries(Object.keys(extra).map((name) => [name, values[name]]));
+  if (values['help'] === true) return { help: true, positionals: parsed.positionals, given: Object.keys(values), flags: { backend: 'auto', quiet: false, out: undefined, options: { data: DEFAULT_DATA } }, extra: extraValues };
+  const text = (name: keyof typeof EXPERIMENT_FLAGS) => values[name] as string | undefined;
+  const backend = (text('backend') ?? 'auto') as BackendChoice;
+  if (!BACKEND_CHOICES.includes(backend)) throw new Error(`unknown backend '${backend}'; valid: ${BACKEND_CHOICES.join(', ')}`);
+  const resize = text('resize');
+  if (resize && resize !== 'squash' && resize !== 'center-crop') throw new Error(`unknown resize mode '${resize}'; valid: squash, center-crop`);
+  const options: ExperimentFlags['options'] = { data: text('data') ?? DEFAULT_DATA };
+  const set = <K extends keyof ExperimentOptions>(key: K, value: ExperimentOptions[K] | undefined) => {
+    if (value !== undefined) options[key] = value;
+  };
+  set('testData', text('test-data'));
+  set('protocol', text('protocol'));
+  set('exclude', (values['exclude'] as string[] | undefined)?.flatMap((e) => e.split(',')).filter(Boolean));
+  set('epochs', number('epochs', text('epochs'), isCount));
+  set('batch', number('batch', text('batch'), isCount));
+  set('imageSize', number('image-size', text('image-size'), isCount));
+  set('lr', number('lr', text('lr')));
+  set('seed', number('seed', text('seed'), Number.isInteger));
+  set('limit', number('limit', text('limit'), isCount));
+  set('weights', text('weights'));
+  set('alpha', number('alpha', text('alpha')));
+  set('resize', resize as ExperimentOptions['resize'] | undefined);
+  if (values['no-augment']) options.augment = false;
+  if (values['no-cache']) options.cache = false;
+  set('fineTune', number('fine-tune', text('fine-tune'), isCount));
+  const classWeights = text('class-weights');
+  if (classWeights !== undefined && classWeights !== 'none' && classWeights !== 'balanced') throw new Error(`unknown class weights '${classWeights}'; valid: none, balanced`);
+  set('classWeights', classWeights);
+  set('l2', number('l2', text('l2'), (n) => n >= 0));
+  set('views', number('views', text('views'), (n) => n === 1 || n === 2) as 1 | 2 | undefined);
+  const schedule = text('lr-schedule');
+  if (schedule !== undefined && !(LR_SCHEDULES as readonly string[]).includes(schedule)) throw new Error(`unknown learning-rate schedule '${schedule}'; valid: ${LR_SCHEDULES.join(', ')}`);
+  set('lrSchedule', schedule as LrSchedule | undefined);
+  set('warmup', number('warmup', text('warmup'), (n) => Number.isInteger(n) && n >= 0));
+  set('patience', number('patience', text('patience'), isCount));
+  set('valSplit', number('val-split', text('val-split'), (n) => n >= 0 && n < 1));
+  set('prefetch', number('prefetch', text('prefetch'), isCount));
+  set('concurrency', number('concurrency', text('concurrency'), isCount));
+  return {
+    help: false,
+    positionals: parsed.positionals,
+    given: Object.keys(values),
+    flags: { backend, quiet: values['quiet'] === true, out: text('out'), options },
+    extra: extraValues,
+  };
+}

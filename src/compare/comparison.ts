@@ -1,0 +1,105 @@
+import type { EpochRecord, Report, TrainingReport } from '../report.js';
+
+/**
+ * A run's report as a comparison reads it: reports written before runs recorded their training
+ * (`training`, per-epoch `lr`) or saved their model (`size.bytes` on disk) still compare.
+ */
+export type ComparedReport = Omit<Report, 'training' | 'history' | 'size'> & {
+  training?: Pick<TrainingReport, 'epochsPlanned' | 'epochsRun' | 'bestEpoch' | 'stoppedEarly'> & Partial<TrainingReport>;
+  history: Array<Omit<EpochRecord, 'lr'> & { lr?: number }>;
+  size: Report['size'] & { estimated?: boolean };
+};
+
+/** One row of the comparison table: one model's run. Accuracies are fractions 0…1. */
+export interface ModelRow {
+  graph: string;
+  model: string;
+  weights: string;
+  backend: string;
+  params: number;
+  size: {
+    bytes: number;
+    megabytes: number;
+    /** True when the trained model was not saved and its size is parameters × 4 bytes (float32). */
+    estimated: boolean;
+  };
+  top1: number;
+  top5: number;
+  meanPerClass: number;
+  /** The study's "average accuracy": top-1 over train and test images together. Not a test figure. */
+  studyAverage: number;
+  speed: { batch: number; images: number; fullPassSeconds: number; imagesPerSecond: number };
+  epochs: {
+    run: number;
+    planned: number | null;
+    best: number;
+    /** Where `best` comes from: the run's own training record, or the epoch with the lowest validation loss. */
+    bestBy: 'training' | 'lowest validation loss';
+    stoppedEarly: boolean | null;
+    /** What the per-epoch validation figures (and so the best epoch) were measured on. */
+    validation: string;
+  };
+}
+
+/** An off-diagonal cell of a confusion matrix: test images of `actual` predicted as `predicted`. */
+export interface ConfusedPair {
+  actual: string;
+  predicted: string;
+  count: number;
+  /** `count` over the test images of `actual`. */
+  shareOfActual: number;
+}
+
+/** A plot written as SVG and PNG, paths relative to the comparison folder. */
+export interface PlotFiles {
+  title: string;
+  svg: string;
+  png: string;
+}
+
+/** What the comparison shows of one model besides its table row. */
+export interface ModelDetails {
+  graph: string;
+  /** The run's folder and files, relative to the comparison folder. */
+  dir: string;
+  report: string;
+  csv: string;
+  history: ComparedReport['history'];
+  bestEpoch: number;
+  confusedPairs: ConfusedPair[];
+  plots: { history: PlotFiles; confusion: PlotFiles };
+}
+
+/** The plain-language reading of the table. Model lists hold graph names; ties name every model. */
+export interface Summary {
+  mostAccurate: string[];
+  fastest: string[];
+  smallest: string[];
+  /** Models no other model beats on both accuracy and speed, fastest first. */
+  frontier: string[];
+  text: string;
+}
+
+/** `compare.json`: the single source that `compare.md` and `index.html` are rendered from. */
+export interface Comparison {
+  createdAt: string;
+  seconds: number;
+  /** The accuracy the summary ranks by. */
+  rankedBy: 'meanPerClass';
+  split: {
+    manifest: string;
+    protocol: string;
+    seed: number;
+    root: string;
+    testRoot: string;
+    classes: number;
+    train: number;
+    test: number;
+  };
+  /** The options given to every model (each graph's own defaults fill the rest). */
+  options: Record<string, unknown>;
+  models: ModelRow[];
+  summary: Summary;
+  details: ModelDetails[];
+  plots: { accuracyVsSpeed: PlotFiles };
+}
