@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 // tfjs-core's Node bundle leaves registering the op gradients to tfjs-layers' bundle.
 import '@tensorflow/tfjs-layers';
 import { installConvolutionGradients } from './backends/gradients.js';
+import { installMaxPoolGradient } from './backends/max-pool-gradient.js';
 
 /** Which TensorFlow.js backend computes: `auto` takes the fastest one that loads here. */
 export type BackendChoice = 'auto' | 'gpu' | 'tensorflow' | 'wasm' | 'cpu';
@@ -24,13 +25,13 @@ const CANDIDATES: readonly Candidate[] = [
     choice: 'gpu',
     backend: 'tensorflow',
     load: () => importOptional('@tensorflow/tfjs-node-gpu'),
-    howToGet: 'npm install @tensorflow/tfjs-node-gpu (Linux x64, NVIDIA GPU with CUDA 11.2 and cuDNN 8.1; the install downloads libtensorflow)',
+    howToGet: `npm install @tensorflow/tfjs-node-gpu@${tf.version_core} (Linux x64, NVIDIA GPU with CUDA 11.2 and cuDNN 8.1; the install downloads libtensorflow)`,
   },
   {
     choice: 'tensorflow',
     backend: 'tensorflow',
     load: () => importOptional('@tensorflow/tfjs-node'),
-    howToGet: 'npm install @tensorflow/tfjs-node (the install downloads libtensorflow, so it needs internet access)',
+    howToGet: `npm install @tensorflow/tfjs-node@${tf.version_core} (the install downloads libtensorflow, so it needs internet access)`,
   },
   {
     choice: 'wasm',
@@ -67,6 +68,8 @@ async function activate(candidate: Candidate): Promise<void> {
   installConvolutionGradients(candidate.backend);
   if (!(await tf.setBackend(candidate.backend))) throw new Error(`tfjs could not initialise the ${candidate.backend} backend`);
   await tf.ready();
+  // Checked by running it, so it needs the backend active.
+  installMaxPoolGradient();
 }
 
 /**

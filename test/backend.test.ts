@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { useBackend } from '../src/backend.js';
+import { installMaxPoolGradient } from '../src/backends/max-pool-gradient.js';
 
 const installed = (name: string) => {
   try {
@@ -22,7 +23,19 @@ describe('useBackend', () => {
   });
 
   it.skipIf(installed('@tensorflow/tfjs-node-gpu'))('an explicit backend that is not installed fails with one line saying how to get it', async () => {
-    await expect(useBackend('gpu')).rejects.toThrow(/^backend 'gpu' is unavailable \(not installed\); to get it: npm install @tensorflow\/tfjs-node-gpu/);
+    await expect(useBackend('gpu')).rejects.toThrow(/^backend 'gpu' is unavailable \(not installed\); to get it: npm install @tensorflow\/tfjs-node-gpu@\d+\.\d+\.\d+ /);
+  });
+
+  it.skipIf(installed('@tensorflow/tfjs-node'))('tensorflow, when not installed, fails with one line saying how to get it', async () => {
+    await expect(useBackend('tensorflow')).rejects.toThrow(/^backend 'tensorflow' is unavailable \(not installed\); to get it: npm install @tensorflow\/tfjs-node@\d+\.\d+\.\d+ /);
+  });
+
+  it('keeps a backend\'s own max-pool gradient when it is right, and leaves every backend with a right one', async () => {
+    for (const choice of ['cpu', 'auto'] as const) {
+      await useBackend(choice);
+      // useBackend already replaced a wrong kernel, so a second check finds nothing to fix.
+      expect(installMaxPoolGradient()).toBe(false);
+    }
   });
 
   it('switches to an explicit backend that is present', async () => {

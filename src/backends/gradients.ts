@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { compositeKernelFunc, registerCompositeKernel } from './composite-kernel.js';
 
 /**
  * Convolution gradient kernels built from forward ops (pad, strided slice, transpose, matMul), for
@@ -8,7 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 
 type Padding = 'same' | 'valid' | number;
 
-interface ConvGeometry {
+export interface ConvGeometry {
   strides: [number, number];
   /** [top, left] padding of the input. */
   before: [number, number];
@@ -44,7 +45,7 @@ function padInput(x: tf.Tensor4D, g: ConvGeometry): tf.Tensor4D {
 }
 
 /** The input values that kernel tap (i, j) multiplied, for every output position: [N, OH, OW, C]. */
-function tap(padded: tf.Tensor4D, i: number, j: number, out: number[], g: ConvGeometry): tf.Tensor4D {
+export function tap(padded: tf.Tensor4D, i: number, j: number, out: number[], g: ConvGeometry): tf.Tensor4D {
   const [n, , , c] = padded.shape;
   const [, oh, ow] = out as [number, number, number, number];
   return tf.stridedSlice(padded, [0, i, j, 0], [n, i + (oh - 1) * g.strides[0] + 1, j + (ow - 1) * g.strides[1] + 1, c], [1, g.strides[0], g.strides[1], 1]) as tf.Tensor4D;
@@ -60,8 +61,8 @@ export function conv2dFilterGradient(x: tf.Tensor4D, dy: tf.Tensor4D, filterShap
     const taps: tf.Tensor2D[] = [];
     for (let i = 0; i < kh; i++) {
       for (let j = 0; j < kw; j++) {
-        const xt = tf.transpose(tf.reshape(tap(padded, i, j, dy.shape, g), [-1, cin]));
-        taps.push(tf.matMul(xt, dy2));
+        // A scope per tap frees its input-sized temporaries before the next tap makes its own.
+        taps.push(tf.tidy(() => tf.matMul(tf.transpose(tf.reshape(tap(padded, i, j, dy.shape, g), [-1, cin])), dy2)));
       }
     }
     return tf.reshape(tf.stack(taps), [kh, kw, cin, cout]) as tf.Tensor4D;
@@ -78,7 +79,7 @@ export function depthwiseFilterGradient(x: tf.Tensor4D, dy: tf.Tensor4D, filterS
     const taps: tf.Tensor[] = [];
     for (let i = 0; i < kh; i++) {
       for (let j = 0; j < kw; j++) {
-        taps.push(tf.sum(tf.mul(tf.reshape(tap(padded, i, j, dy.shape, g), [-1, c, 1]), dy5), 0));
+        taps.push(tf.tidy(() => tf.sum(tf.mul(tf.reshape(tap(padded, i, j, dy.shape, g), [-1, c, 1]), dy5), 0)));
       }
     }
     return tf.reshape(tf.stack(taps), [kh, kw, c, m]) as tf.Tensor4D;
@@ -86,39 +87,76 @@ export function depthwiseFilterGradient(x: tf.Tensor4D, dy: tf.Tensor4D, filterS
 }
 
 /**
- * dL/dx of a depthwise conv: every tap sends dy·w back to the input positions it read. Stride
- * gaps are made by interleaving zeros (reshape of a padded stack), then each tap is placed by padding.
+ * Sends per-output-position values [N, OH, OW, C] of kernel tap (i, j) back to the padded-input
+ * positions that tap read: stride gaps are made by interleaving zeros (reshape of a padded stack),
+ * then the tap's offset by padding.
  */
+export function placeTap(values: tf.Tensor4D, i: number, j: number, strides: [number, number], paddedShape: [number, number]): tf.Tensor4D {
+  const [n, oh, ow, c] = values.shape;
+  const [sh, sw] = strides;
+  // Rows/columns reached by tap 0: 0, s, 2s, … (zeros between).
+  const spreadH = (oh - 1) * sh + 1;
+  const spreadW = (ow - 1) * sw + 1;
+  let spread = values;
+  if (sh > 1 || sw > 1) {
+    const gaps = tf.pad(tf.reshape(values, [n, oh, 1, ow, 1, c]), [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]]);
+    spread = tf.slice(tf.reshape(gaps, [n, oh * sh, ow * sw, c]) as tf.Tensor4D, [0, 0, 0, 0], [n, spreadH, spreadW, c]);
+  }
+  return tf.pad(spread, [
+    [0, 0],
+    [i, paddedShape[0] - spreadH - i],
+    [j, paddedShape[1] - spreadW - j],
+    [0, 0],
+  ]);
+}
+
+/** dL/dx of a depthwise conv: every tap sends dy·w back to the input positions it read. */
 export function depthwiseInputGradient(xShape: [number, number, number, number], dy: tf.Tensor4D, filter: tf.Tensor4D, strides: number | [number, number], pad: Padding): tf.Tensor4D {
   return tf.tidy(() => {
     const [n, h, w, c] = xShape;
     const [kh, kw, , m] = filter.shape;
     const [, oh, ow] = dy.shape;
     const g = geometry(xShape, [kh, kw], dy.shape, pair(strides), pad);
-    const [sh, sw] = g.strides;
     const dy5 = tf.reshape(dy, [n, oh, ow, c, m]);
-    // Rows/columns of the padded input reached by tap 0: 0, s, 2s, … (zeros between).
-    const spreadH = (oh - 1) * sh + 1;
-    const spreadW = (ow - 1) * sw + 1;
     let total: tf.Tensor4D = tf.zeros([n, g.paddedShape[0], g.paddedShape[1], c]);
     for (let i = 0; i < kh; i++) {
       for (let j = 0; j < kw; j++) {
-        const weights = tf.reshape(tf.slice(filter, [i, j, 0, 0], [1, 1, c, m]), [1, 1, 1, c, m]);
-        let contribution = tf.sum(tf.mul(dy5, weights), 4) as tf.Tensor4D;
-        if (sh > 1 || sw > 1) {
-          const gaps = tf.pad(tf.reshape(contribution, [n, oh, 1, ow, 1, c]), [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]]);
-          contribution = tf.slice(tf.reshape(gaps, [n, oh * sh, ow * sw, c]) as tf.Tensor4D, [0, 0, 0, 0], [n, spreadH, spreadW, c]);
-        }
-        const placed = tf.pad(contribution, [
-          [0, 0],
-          [i, g.paddedShape[0] - spreadH - i],
-          [j, g.paddedShape[1] - spreadW - j],
-          [0, 0],
-        ]);
-        total = tf.add(total, placed) as tf.Tensor4D;
+        const previous = total;
+        // A scope per tap keeps one input-sized sum alive, not every tap's temporaries.
+        total = tf.tidy(() => {
+          const weights = tf.reshape(tf.slice(filter, [i, j, 0, 0], [1, 1, c, m]), [1, 1, 1, c, m]);
+          const contribution = tf.sum(tf.mul(dy5, weights), 4) as tf.Tensor4D;
+          return tf.add(previous, placeTap(contribution, i, j, g.strides, g.paddedShape));
+        });
+        previous.dispose();
       }
     }
     return tf.slice(total, [0, g.before[0], g.before[1], 0], [n, h, w, c]);
+  });
+}
+
+/**
+ * dL/dx of conv2d as a forward convolution: dy with stride gaps filled by zeros, padded by
+ * kernel-1 all round, convolved with the filter turned 180° and its channel axes swapped; the rows
+ * and columns of the padded input that x occupies are then cut out.
+ */
+export function conv2dInputGradient(xShape: [number, number, number, number], dy: tf.Tensor4D, filter: tf.Tensor4D, strides: number | [number, number], pad: Padding): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [n, h, w, cin] = xShape;
+    const [kh, kw] = filter.shape;
+    const [, oh, ow] = dy.shape;
+    const g = geometry(xShape, [kh, kw], dy.shape, pair(strides), pad);
+    const spread: [number, number] = [(oh - 1) * g.strides[0] + 1, (ow - 1) * g.strides[1] + 1];
+    const dilated = placeTap(dy, 0, 0, g.strides, spread);
+    // Turning both spatial axes reverses the flattened tap index; gather copies whole rows, where
+    // wasm's Reverse kernel was slower than the convolution itself.
+    const [, , fin, fout] = filter.shape;
+    const taps = tf.tensor1d(Array.from({ length: kh * kw }, (_, i) => kh * kw - 1 - i), 'int32');
+    const turned = tf.transpose(tf.reshape(tf.gather(tf.reshape(filter, [kh * kw, fin * fout]), taps), [kh, kw, fin, fout]), [0, 1, 3, 2]) as tf.Tensor4D;
+    // Gradient for padded-input rows 0 … spread+kh-2; rows past them were read by no window.
+    const full = tf.conv2d(tf.pad(dilated, [[0, 0], [kh - 1, kh - 1], [kw - 1, kw - 1], [0, 0]]), turned, 1, 'valid');
+    const reached = tf.pad(full, [[0, 0], [0, Math.max(0, g.before[0] + h - full.shape[1])], [0, Math.max(0, g.before[1] + w - full.shape[2])], [0, 0]]);
+    return tf.slice(reached, [0, g.before[0], g.before[1], 0], [n, h, w, cin]);
   });
 }
 
@@ -131,40 +169,38 @@ interface ConvAttrs {
   inputShape?: [number, number, number, number];
 }
 
-function checkSimple(kernel: string, attrs: ConvAttrs): void {
-  const simple = (attrs.dataFormat ?? 'NHWC') === 'NHWC' && pair(attrs.dilations ?? 1).every((d) => d === 1) && (typeof attrs.pad === 'string' || typeof attrs.pad === 'number');
-  if (!simple) throw new Error(`${kernel} stand-in supports NHWC, no dilation and same/valid/numeric padding`);
+function isSimple(attrs: ConvAttrs): boolean {
+  return (attrs.dataFormat ?? 'NHWC') === 'NHWC' && pair(attrs.dilations ?? 1).every((d) => d === 1) && (typeof attrs.pad === 'string' || typeof attrs.pad === 'number');
 }
 
-/**
- * A kernel computed with tfjs ops on the same backend. Inputs are wrapped as tensors (each with a
- * reference of its own); the result's data is handed to the engine the way tfjs' reshape kernels
- * do it: one more reference, then the temporary tensor goes.
- */
+/** A convolution stand-in, refusing what the composite formulas do not cover. */
 function composite(kernelName: string, backendName: string, compute: (inputs: Record<string, tf.Tensor>, attrs: ConvAttrs) => tf.Tensor): void {
+  registerCompositeKernel<ConvAttrs>(kernelName, backendName, (inputs, attrs) => {
+    if (!isSimple(attrs)) throw new Error(`${kernelName} stand-in supports NHWC, no dilation and same/valid/numeric padding`);
+    return compute(inputs, attrs);
+  });
+}
+
+const wrapped = new Set<string>();
+
+/**
+ * tfjs-backend-wasm's own Conv2DBackpropInput (XNNPACK deconvolution) is several times slower than
+ * the same gradient as a forward convolution (on 2 EPYC cores: dy 8×32×32×64, 3×3×64×64 filter,
+ * 2.6 s → 0.29 s; 1×1 filters ~2×) — it was a third of a VGG-19 train step. Stride-1 cases take the forward
+ * formulation; strided ones, where the zero-filled input wastes most of that work, keep the native
+ * kernel. Chosen by backend name: speed cannot be probed reliably at start-up.
+ */
+function fasterStrideOneInputGradient(backendName: string): void {
+  const native = tf.getKernel('Conv2DBackpropInput', backendName);
+  if (!native || wrapped.has(backendName)) return;
+  wrapped.add(backendName);
+  const forward = compositeKernelFunc<ConvAttrs>(({ dy, filter }, a) => conv2dInputGradient(a.inputShape!, dy as tf.Tensor4D, filter as tf.Tensor4D, a.strides, a.pad));
+  tf.unregisterKernel('Conv2DBackpropInput', backendName);
   tf.registerKernel({
-    kernelName,
-    backendName,
-    kernelFunc: ({ inputs, backend, attrs }) => {
-      const a = attrs as unknown as ConvAttrs;
-      checkSimple(kernelName, a);
-      const engine = tf.engine();
-      const data = backend as unknown as { incRef(dataId: object): void };
-      // Wrapping the inputs takes a reference each, which disposing the wrappers gives back.
-      const tensors = Object.fromEntries(
-        Object.entries(inputs).map(([name, info]) => {
-          data.incRef((info as tf.TensorInfo).dataId);
-          return [name, engine.makeTensorFromTensorInfo(info as tf.TensorInfo)];
-        }),
-      );
-      try {
-        const result = compute(tensors, a);
-        data.incRef(result.dataId);
-        result.dispose();
-        return { dataId: result.dataId, shape: result.shape, dtype: result.dtype };
-      } finally {
-        tf.dispose(Object.values(tensors));
-      }
+    ...native,
+    kernelFunc: (args) => {
+      const a = args.attrs as unknown as ConvAttrs;
+      return isSimple(a) && pair(a.strides).every((s) => s === 1) ? forward(args) : native.kernelFunc(args);
     },
   });
 }
@@ -182,6 +218,7 @@ export function installConvolutionGradients(backendName: string): void {
   if (missing('DepthwiseConv2dNativeBackpropFilter')) {
     composite('DepthwiseConv2dNativeBackpropFilter', backendName, ({ x, dy }, a) => depthwiseFilterGradient(x as tf.Tensor4D, dy as tf.Tensor4D, a.filterShape!, a.strides, a.pad));
   }
+  if (backendName === 'wasm') fasterStrideOneInputGradient(backendName);
   if (missing('DepthwiseConv2dNativeBackpropInput')) {
     composite('DepthwiseConv2dNativeBackpropInput', backendName, ({ dy, filter }, a) => depthwiseInputGradient(a.inputShape!, dy as tf.Tensor4D, filter as tf.Tensor4D, a.strides, a.pad));
   }

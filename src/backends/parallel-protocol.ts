@@ -1,0 +1,21 @@
+import type * as tf from '@tensorflow/tfjs-core';
+
+/** What a pool worker starts with. */
+export interface WorkerSetup {
+  backend: string;
+  /** The model as `model.save` hands it over: topology, weight specs and the weights in one buffer. */
+  artifacts: tf.io.ModelArtifacts;
+}
+
+/** A slice of a batch to predict. */
+export interface WorkerRequest {
+  id: number;
+  values: Float32Array;
+  shape: number[];
+}
+
+export type WorkerReply =
+  | { kind: 'ready'; backend: string }
+  | { kind: 'result'; id: number; values: Float32Array; shape: number[] }
+  /** id -1: the worker could not start. */
+  | { kind: 'failed'; id: number; message: string };

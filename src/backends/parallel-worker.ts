@@ -1,0 +1,38 @@
+/**
+ * One worker of a {@link ParallelModel} pool: its own tfjs backend and its own copy of the model,
+ * predicting the slices of batches the main thread sends.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { useBackend, type BackendChoice } from '../backend.js';
+// Registers rxcnn's custom layer classes, so models that use them deserialise.
+import '../models/layers.js';
+import type { WorkerReply, WorkerRequest, WorkerSetup } from './parallel-protocol.js';
+
+const port = parentPort!;
+const setup = workerData as WorkerSetup;
+const reply = (message: WorkerReply, transfer: ArrayBuffer[] = []) => port.postMessage(message, transfer);
+const message = (error: unknown) => (error instanceof Error ? error.message : String(error)).split('\n')[0]!;
+
+try {
+  await useBackend(setup.backend as BackendChoice);
+  const model = await tfl.loadLayersModel(tf.io.fromMemory(setup.artifacts));
+  port.on('message', (request: WorkerRequest) => {
+    try {
+      const output = tf.tidy(() => model.predict(tf.tensor(request.values, request.shape)) as tf.Tensor);
+      // wasm reads out a fresh copy, which can move to the main thread as it is; other backends
+      // (cpu) may hand out their own storage, which must not be moved away.
+      const read = output.dataSync() as Float32Array;
+      const values = tf.getBackend() === 'wasm' ? read : new Float32Array(read);
+      const shape = output.shape;
+      output.dispose();
+      reply({ kind: 'result', id: request.id, values, shape }, [values.buffer as ArrayBuffer]);
+    } catch (error) {
+      reply({ kind: 'failed', id: request.id, message: message(error) });
+    }
+  });
+  reply({ kind: 'ready', backend: tf.getBackend() });
+} catch (error) {
+  reply({ kind: 'failed', id: -1, message: `worker could not load the model: ${message(error)}` });
+}

@@ -1,0 +1,174 @@
+import { availableParallelism } from 'node:os';
+import { extname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import * as tf from '@tensorflow/tfjs-core';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
+import type { WorkerReply, WorkerRequest, WorkerSetup } from './parallel-protocol.js';
+
+export interface ParallelModelOptions {
+  /** How many workers (default: the machine's available parallelism). */
+  workers?: number;
+  /** The tfjs backend each worker computes on (default `wasm`). */
+  backend?: 'wasm' | 'cpu';
+}
+
+interface Pending {
+  resolve(reply: { values: Float32Array; shape: number[] }): void;
+  reject(error: Error): void;
+}
+
+/**
+ * Starts a worker running the worker module next to this one. From TypeScript sources the worker
+ * first registers tsx's loader itself: loader hooks from the parent's --import do not reach a
+ * worker's entry file in Node 20.
+ */
+function startWorker(setup: WorkerSetup): Worker {
+  const script = new URL(`./parallel-worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
+  if (!script.pathname.endsWith('.ts')) return new Worker(script, { workerData: setup });
+  const tsx = import.meta.resolve('tsx/esm/api');
+  const boot = `import(${JSON.stringify(tsx)}).then((api) => api.register()).then(() => import(${JSON.stringify(script.href)}))`;
+  return new Worker(boot, { eval: true, workerData: setup });
+}
+
+/** Row ranges splitting `rows` into at most `parts` contiguous, nearly equal slices. */
+export function splitRows(rows: number, parts: number): Array<[number, number]> {
+  const count = Math.max(1, Math.min(parts, rows));
+  return Array.from({ length: count }, (_, i) => [Math.floor((i * rows) / count), Math.floor(((i + 1) * rows) / count)] as [number, number]);
+}
+
+/**
+ * Inference with a Keras-style model on several cores: a pool of worker threads, each with its own
+ * tfjs backend and copy of the model (weights sent once), each predicting a contiguous slice of a
+ * batch; the slices come back in order as one tensor. tfjs' WebAssembly backend cannot use threads
+ * in Node (its pthread workers are loaded from blob: URLs, which Node's Worker refuses), so this is
+ * how inference uses more than one core there. Workers do not keep the process alive while idle;
+ * `dispose()` ends them.
+ */
+export class ParallelModel {
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 0;
+  private failure: Error | null = null;
+
+  private constructor(
+    private readonly workers: Worker[],
+    /** The backend the workers compute on. */
+    readonly backend: string,
+  ) {
+    for (const worker of workers) {
+      worker.on('message', (reply: WorkerReply) => this.receive(reply));
+      worker.on('error', (error) => this.fail(new Error(`parallel model worker failed: ${error.message.split('\n')[0]}`)));
+      worker.on('exit', (code) => {
+        if (this.workers.length > 0) this.fail(new Error(`parallel model worker exited (code ${code})`));
+      });
+    }
+  }
+
+  /** Starts the workers and hands each a copy of `model`; resolves when all can predict. */
+  static async create(model: LayersModel, options: ParallelModelOptions = {}): Promise<ParallelModel> {
+    const count = options.workers ?? availableParallelism();
+    if (!Number.isInteger(count) || count < 1) throw new Error(`workers must be a positive integer, got ${count}`);
+    if (model.outputs.length !== 1) throw new Error(`a parallel model needs one output, ${model.name} has ${model.outputs.length}`);
+    let artifacts: tf.io.ModelArtifacts | undefined;
+    await model.save(tf.io.withSaveHandler(async (saved) => {
+      artifacts = saved;
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }));
+    const backend = options.backend ?? 'wasm';
+    const workers = Array.from({ length: count }, () => startWorker({ backend, artifacts: artifacts! }));
+    try {
+      const started = await Promise.all(workers.map((worker) => ready(worker)));
+      const pool = new ParallelModel(workers, started[0]!);
+      for (const worker of workers) worker.unref();
+      return pool;
+    } catch (error) {
+      await Promise.all(workers.map((worker) => worker.terminate()));
+      throw error;
+    }
+  }
+
+  get size(): number {
+    return this.workers.length;
+  }
+
+  /** `model.predict(x)` computed by the workers, each on a slice of the batch (first axis). */
+  async predict(x: tf.Tensor): Promise<tf.Tensor> {
+    if (this.workers.length === 0) throw new Error('this parallel model has been disposed');
+    if (this.failure) throw this.failure;
+    const [rows, ...rest] = x.shape;
+    if (rows === undefined || rows === 0) throw new Error(`predict needs a batch of at least one row, got shape [${x.shape.join(', ')}]`);
+    if (x.dtype !== 'float32') throw new Error(`predict needs a float32 batch, got ${x.dtype}`);
+    // Each slice is cut on the backend and read out once: its buffer is then the worker's, moved
+    // not copied. Fresh buffers are what costs here (page faults), so the fewer the better.
+    const slices = await Promise.all(
+      splitRows(rows, this.workers.length).map(async ([from, to]) => {
+        const part = tf.slice(x, from, to - from);
+        try {
+          const read = (await part.data()) as Float32Array;
+          // wasm reads out a fresh copy; other backends may hand out storage that must stay.
+          return { values: tf.getBackend() === 'wasm' ? read : new Float32Array(read), shape: [to - from, ...rest] };
+        } finally {
+          part.dispose();
+        }
+      }),
+    );
+    const results = await Promise.all(slices.map((slice, i) => this.request(this.workers[i]!, { id: this.nextId++, ...slice })));
+    // Joined on the backend, whose memory is already in use, rather than in a new JS buffer.
+    const parts = results.map((r) => tf.tensor(r.values, r.shape));
+    try {
+      return parts.length === 1 ? parts[0]!.clone() : tf.concat(parts);
+    } finally {
+      tf.dispose(parts);
+    }
+  }
+
+  /** Ends the workers; pending predictions fail. */
+  async dispose(): Promise<void> {
+    const workers = this.workers.splice(0);
+    this.fail(new Error('this parallel model has been disposed'));
+    await Promise.all(workers.map((worker) => worker.terminate()));
+  }
+
+  private request(worker: Worker, request: WorkerRequest): Promise<{ values: Float32Array; shape: number[] }> {
+    return new Promise((resolve, reject) => {
+      this.pending.set(request.id, { resolve, reject });
+      // Busy workers keep the process alive until their answers are in.
+      for (const w of this.workers) w.ref();
+      worker.postMessage(request, [request.values.buffer as ArrayBuffer]);
+    });
+  }
+
+  private receive(reply: WorkerReply): void {
+    if (reply.kind === 'ready') return;
+    const pending = this.pending.get(reply.id);
+    if (!pending) return;
+    this.pending.delete(reply.id);
+    if (this.pending.size === 0) for (const w of this.workers) w.unref();
+    if (reply.kind === 'result') pending.resolve(reply);
+    else pending.reject(new Error(`parallel predict failed: ${reply.message}`));
+  }
+
+  private fail(error: Error): void {
+    this.failure ??= error;
+    for (const pending of this.pending.values()) pending.reject(error);
+    this.pending.clear();
+  }
+}
+
+/** Resolves when `worker` has loaded its model; rejects with its one-line reason otherwise. */
+function ready(worker: Worker): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const onMessage = (reply: WorkerReply) => {
+      worker.off('error', onError);
+      worker.off('exit', onExit);
+      worker.off('message', onMessage);
+      if (reply.kind === 'ready') resolve(reply.backend);
+      else reject(new Error(reply.kind === 'failed' ? reply.message : 'parallel model worker sent an unexpected first message'));
+    };
+    const onError = (error: Error) => reject(new Error(`parallel model worker failed to start: ${error.message.split('\n')[0]}`));
+    const onExit = (code: number) => reject(new Error(`parallel model worker exited while starting (code ${code})`));
+    worker.on('message', onMessage);
+    worker.once('error', onError);
+    worker.once('exit', onExit);
+  });
+}
