@@ -1,5 +1,6 @@
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
 import { lastValueFrom } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { FeatureCache } from '../src/features/cache.js';
@@ -74,5 +75,25 @@ describe('two cached views', () => {
     expect(report.operators['predict']!.items).toBe(2 * report.dataset.test + 20);
     const entries = (await readdir(report.features.dir!)).filter((f) => f.endsWith('-mirror.f32'));
     expect(entries).toHaveLength(20);
+  });
+});
+
+describe('features computed by worker threads', () => {
+  it.skipIf(tf.getBackend() !== 'wasm')('equal those of the main thread: same features cached, same run', async () => {
+    const run = async (workers: number) => {
+      const dir = await temporaryDir();
+      const saved = process.env['RXCNN_CACHE'];
+      process.env['RXCNN_CACHE'] = join(dir, 'cache'); // a cold cache for each
+      try {
+        const report = await lastValueFrom(experiment(getGraph('mobilenetv2'), { data: FIXTURE_ROOT, limit: 30, imageSize: 48, epochs: 2, workers, out: join(dir, 'run') }));
+        expect(report.features.misses).toBe(30);
+        return { metrics: report.metrics, history: report.history.map(({ seconds: _, ...rest }) => rest), embedded: report.operators['embed']!.items };
+      } finally {
+        process.env['RXCNN_CACHE'] = saved;
+      }
+    };
+    const before = tf.memory().numTensors;
+    expect(await run(2)).toEqual(await run(1));
+    expect(tf.memory().numTensors).toBe(before);
   });
 });

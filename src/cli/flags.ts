@@ -35,6 +35,7 @@ export const EXPERIMENT_FLAGS = {
   'val-split': { type: 'string' },
   prefetch: { type: 'string' },
   concurrency: { type: 'string' },
+  workers: { type: 'string' },
   quiet: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -57,7 +58,8 @@ export const EXPERIMENT_FLAG_USAGE = `  --data DIR          folder-per-class dat
   --lr-schedule S     ${LR_SCHEDULES.join(' | ')} (default ${BASE_OPTIONS.lrSchedule})   --warmup N  epochs of linear warm-up
   --patience N        stop when the validation loss has not improved for N epochs; restore the best epoch
   --val-split F       hold out F of each class's training images for validation (default 0, or 0.1 with --patience)
-  --prefetch N        batches decoded ahead (default ${BASE_OPTIONS.prefetch})   --concurrency N images decoded at once (default ${BASE_OPTIONS.concurrency})`;
+  --prefetch N        batches decoded ahead (default ${BASE_OPTIONS.prefetch})   --concurrency N images decoded at once (default ${BASE_OPTIONS.concurrency})
+  --workers N         worker threads computing frozen-backbone features on wasm, one backbone copy each (default ${BASE_OPTIONS.workers})`;
 
 type FlagSpec = { type: 'string' | 'boolean'; multiple?: boolean; short?: string };
 type FlagValue = string | boolean | string[] | undefined;
@@ -142,6 +144,7 @@ export function parseFlags(argv: string[], extra: Record<string, FlagSpec> = {})
   set('valSplit', number('val-split', text('val-split'), (n) => n >= 0 && n < 1));
   set('prefetch', number('prefetch', text('prefetch'), isCount));
   set('concurrency', number('concurrency', text('concurrency'), isCount));
+  set('workers', number('workers', text('workers'), isCount));
   return {
     help: false,
     positionals: parsed.positionals,

@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import pLimit from 'p-limit';
 import { readFile, rm } from 'node:fs/promises';
 import { concatMap, defaultIfEmpty, defer, finalize, from, fromEvent, last, map, NEVER, Observable, range, reduce, shareReplay, Subscription, switchMap, takeUntil, takeWhile, toArray, type OperatorFunction } from 'rxjs';
+import { ParallelModel } from '../backends/parallel.js';
 import { FeatureCache } from '../features/cache.js';
 import { writeFileAtomic, writeJsonAtomic } from '../core/files.js';
 import { randomFor, shuffled } from '../core/random.js';
@@ -194,9 +195,12 @@ export function experiment(graph: GraphDefinition, given: Partial<ExperimentOpti
             ),
           );
           misses.sort((a, b) => a.label - b.label || (a.path < b.path ? -1 : 1));
+          const parallel = misses.length > 0 && options.workers > 1 && tf.getBackend() === 'wasm';
+          const pool = parallel ? await ParallelModel.create(model.backbone!, { workers: options.workers, backend: 'wasm' }) : undefined;
+          if (pool) running.add(() => void pool.dispose());
           await drain(
             running,
-            feed<FeatureBatch>(misses, 0, options.batch, view, (b) => b.pipe(measure(meter, 'embed', embed(model), countImages))).pipe(
+            feed<FeatureBatch>(misses, 0, options.batch, view, (b) => b.pipe(measure(meter, 'embed', embed(model, pool), countImages))).pipe(
               progressOf<FeatureBatch>('features', 1, misses.length),
               concatMap(async (fb) => {
                 for (let r = 0; r < fb.paths.length; r++) {
@@ -214,6 +218,7 @@ export function experiment(graph: GraphDefinition, given: Partial<ExperimentOpti
               }),
             ),
           );
+          await pool?.dispose();
           tables.push(table);
           if (running.closed) break;
         }

@@ -49,6 +49,11 @@ export interface ExperimentOptions {
    * early stopping never looks at the test images.
    */
   valSplit: number;
+  /**
+   * Worker threads computing a frozen backbone's features on the WebAssembly backend, each with
+   * its own copy of the backbone and a slice of every batch (1: on the main thread).
+   */
+  workers: number;
   /** Continue from the checkpoint in `out` instead of starting anew. */
   resume?: boolean;
   /** Where report.json, report.md, manifest.json, the checkpoint and the trained model go. */
@@ -81,6 +86,7 @@ export const BASE_OPTIONS: Omit<ExperimentOptions, 'data' | 'out'> = {
   lrSchedule: 'constant',
   warmup: 0,
   valSplit: 0,
+  workers: 1,
 };
 
 const graphs = new Registry<GraphDefinition>('graph');

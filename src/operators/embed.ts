@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { concatMap, type OperatorFunction } from 'rxjs';
 import type { Batch, FeatureBatch, ImageBatch } from '../core/types.js';
+import type { ParallelModel } from '../backends/parallel.js';
 import type { Classifier } from '../models/classifier.js';
 import { normalize } from './to-tensor.js';
 import { yieldToEventLoop } from '../core/schedule.js';
@@ -15,12 +16,15 @@ export function backboneFeatures(classifier: Classifier, batch: Batch): tf.Tenso
   return classifier.backbone ? (classifier.backbone.predict(x) as tf.Tensor) : x;
 }
 
-/** Frozen-backbone features of every image batch, as plain arrays; tensors disposed before emitting. */
-export function embed(classifier: Classifier): OperatorFunction<ImageBatch, FeatureBatch> {
+/**
+ * Frozen-backbone features of every image batch, as plain arrays; tensors disposed before emitting.
+ * With a `pool` (a copy of the backbone per worker thread), each batch is split between the workers.
+ */
+export function embed(classifier: Classifier, pool?: ParallelModel): OperatorFunction<ImageBatch, FeatureBatch> {
   if (!classifier.backbone) throw new Error(`${classifier.name} has no frozen backbone to compute features with`);
   return concatMap(async (batch) => {
     await yieldToEventLoop();
-    const features = tf.tidy(() => backboneFeatures(classifier, batch));
+    const features = pool ? await inPool(pool, classifier, batch) : tf.tidy(() => backboneFeatures(classifier, batch));
     try {
       const values = (await features.data()) as Float32Array;
       return { features: values, shape: features.shape as [number, number], y: batch.y, paths: batch.paths };
@@ -28,4 +32,13 @@ export function embed(classifier: Classifier): OperatorFunction<ImageBatch, Feat
       features.dispose();
     }
   });
+}
+
+async function inPool(pool: ParallelModel, classifier: Classifier, batch: ImageBatch): Promise<tf.Tensor> {
+  const x = normalize(batch, classifier.preprocessing);
+  try {
+    return await pool.predict(x);
+  } finally {
+    x.dispose();
+  }
 }
