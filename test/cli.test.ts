@@ -117,11 +117,11 @@ describe('npm run graph', () => {
   });
 
   it('maps flags onto experiment options', async () => {
-    const parsed = await parseCommandLine(['mobilenetv2', '--data', 'd', '--test-data', 't', '--protocol', 'per-class:30', '--exclude', 'a,b', '--exclude', 'c', '--epochs', '3', '--batch', '16', '--image-size', '128', '--lr', '0.01', '--seed', '5', '--limit', '9', '--out', 'o', '--no-augment', '--class-weights', 'balanced', '--l2', '0.001', '--fine-tune', '2', '--lr-schedule', 'cosine', '--warmup', '1', '--patience', '4', '--val-split', '0.2']);
+    const parsed = await parseCommandLine(['mobilenetv2', '--data', 'd', '--test-data', 't', '--protocol', 'per-class:30', '--exclude', 'a,b', '--exclude', 'c', '--epochs', '3', '--batch', '16', '--image-size', '128', '--lr', '0.01', '--seed', '5', '--limit', '9', '--out', 'o', '--no-augment', '--class-weights', 'balanced', '--l2', '0.001', '--fine-tune', '2', '--lr-schedule', 'cosine', '--warmup', '1', '--patience', '4', '--val-split', '0.2', '--feature-norm', '10', '--label-smoothing', '0.1', '--workers', '2']);
     expect(parsed).toMatchObject({
       graph: 'mobilenetv2',
       backend: 'auto',
-      options: { data: 'd', testData: 't', protocol: 'per-class:30', exclude: ['a', 'b', 'c'], epochs: 3, batch: 16, imageSize: 128, lr: 0.01, seed: 5, limit: 9, out: 'o', augment: false, classWeights: 'balanced', l2: 0.001, fineTune: 2, lrSchedule: 'cosine', warmup: 1, patience: 4, valSplit: 0.2 },
+      options: { data: 'd', testData: 't', protocol: 'per-class:30', exclude: ['a', 'b', 'c'], epochs: 3, batch: 16, imageSize: 128, lr: 0.01, seed: 5, limit: 9, out: 'o', augment: false, classWeights: 'balanced', l2: 0.001, fineTune: 2, lrSchedule: 'cosine', warmup: 1, patience: 4, valSplit: 0.2, featureNorm: 10, labelSmoothing: 0.1, workers: 2 },
     });
   });
 });

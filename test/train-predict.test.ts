@@ -110,3 +110,41 @@ describe('predict', () => {
     disposeClassifier(model);
   });
 });
+
+describe('train with label smoothing', () => {
+  /** Mean probability of the true class over the last steps of a long run on separable data. */
+  async function trueClassConfidence(labelSmoothing: number): Promise<number> {
+    const model = tinyClassifier();
+    const optimizer = tf.train.adam(0.05);
+    const data = batches(12);
+    const epochs = Array.from({ length: 8 }, () => data).flat();
+    await lastValueFrom(from(epochs.slice(0, 1)).pipe(train(model, optimizer, { labelSmoothing })));
+    const before = tf.memory().numTensors;
+    const steps = await lastValueFrom(from(epochs.slice(1)).pipe(train(model, optimizer, { labelSmoothing }), toArray()));
+    expect(tf.memory().numTensors).toBe(before);
+    const tail = steps.slice(-12);
+    let sum = 0;
+    let count = 0;
+    for (const s of tail) s.labels.forEach((label, row) => ((sum += s.probs[row * 2 + label]!), count++));
+    optimizer.dispose();
+    disposeClassifier(model);
+    return sum / count;
+  }
+
+  it('keeps the head from growing certain: with ε = 0.3 the true class settles near 1 − ε/2, without it near 1', async () => {
+    const smoothed = await trueClassConfidence(0.3);
+    const plain = await trueClassConfidence(0);
+    expect(plain).toBeGreaterThan(0.95);
+    expect(smoothed).toBeGreaterThan(0.7);
+    expect(smoothed).toBeLessThan(0.9);
+  });
+
+  it('refuses ε outside [0, 1)', () => {
+    const model = tinyClassifier();
+    const optimizer = tf.train.adam(0.05);
+    expect(() => train(model, optimizer, { labelSmoothing: 1 })).toThrow(/label smoothing must be in \[0, 1\), got 1/);
+    expect(() => train(model, optimizer, { labelSmoothing: -0.1 })).toThrow(/label smoothing/);
+    optimizer.dispose();
+    disposeClassifier(model);
+  });
+});

@@ -29,6 +29,8 @@ export const EXPERIMENT_FLAGS = {
   'class-weights': { type: 'string' },
   views: { type: 'string' },
   l2: { type: 'string' },
+  'feature-norm': { type: 'string' },
+  'label-smoothing': { type: 'string' },
   'lr-schedule': { type: 'string' },
   warmup: { type: 'string' },
   patience: { type: 'string' },
@@ -55,6 +57,7 @@ export const EXPERIMENT_FLAG_USAGE = `  --data DIR          folder-per-class dat
   --fine-tune N       also train the backbone's last N blocks (no feature cache)
   --views N           cached feature views: 1, or 2 (the image and its mirror)
   --class-weights W   none | balanced (every class weighs the same in the loss)   --l2 X  penalty on head kernels
+  --feature-norm X    scale backbone features to L2 length X in the head (default: raw)   --label-smoothing E  in [0, 1) (default 0)
   --lr-schedule S     ${LR_SCHEDULES.join(' | ')} (default ${BASE_OPTIONS.lrSchedule})   --warmup N  epochs of linear warm-up
   --patience N        stop when the validation loss has not improved for N epochs; restore the best epoch
   --val-split F       hold out F of each class's training images for validation (default 0, or 0.1 with --patience)
@@ -135,6 +138,8 @@ export function parseFlags(argv: string[], extra: Record<string, FlagSpec> = {})
   if (classWeights !== undefined && classWeights !== 'none' && classWeights !== 'balanced') throw new Error(`unknown class weights '${classWeights}'; valid: none, balanced`);
   set('classWeights', classWeights);
   set('l2', number('l2', text('l2'), (n) => n >= 0));
+  set('featureNorm', number('feature-norm', text('feature-norm')));
+  set('labelSmoothing', number('label-smoothing', text('label-smoothing'), (n) => n >= 0 && n < 1));
   set('views', number('views', text('views'), (n) => n === 1 || n === 2) as 1 | 2 | undefined);
   const schedule = text('lr-schedule');
   if (schedule !== undefined && !(LR_SCHEDULES as readonly string[]).includes(schedule)) throw new Error(`unknown learning-rate schedule '${schedule}'; valid: ${LR_SCHEDULES.join(', ')}`);

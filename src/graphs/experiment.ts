@@ -144,6 +144,7 @@ export function experiment(graph: GraphDefinition, given: Partial<ExperimentOpti
       const evaluated = validation.length > 0 ? validation : data.test;
       const trainOptions = {
         l2: options.l2,
+        labelSmoothing: options.labelSmoothing,
         ...(options.classWeights === 'balanced' ? { classWeights: balancedClassWeights(fit.map((s) => s.label), data.classes.length) } : {}),
       };
       const decodeOptions = { size: model.inputSize, mode: options.resize, concurrency: options.concurrency };
@@ -431,7 +432,7 @@ export function experiment(graph: GraphDefinition, given: Partial<ExperimentOpti
         return data;
       }),
       switchMap((data) =>
-        from(createModel(graph.model, { classes: data.classes.length, weights: options.weights, inputSize: options.imageSize, alpha: options.alpha, seed: options.seed, fineTune: options.fineTune })).pipe(
+        from(createModel(graph.model, { classes: data.classes.length, weights: options.weights, inputSize: options.imageSize, alpha: options.alpha, seed: options.seed, fineTune: options.fineTune, featureNorm: options.featureNorm })).pipe(
           switchMap((model) => withModel(data, model)),
         ),
       ),

@@ -38,6 +38,10 @@ export interface ExperimentOptions {
   classWeights: 'none' | 'balanced';
   /** L2 penalty on the head's kernels. */
   l2: number;
+  /** Scale the backbone's features to this L2 length first thing in the head (raw features when absent). */
+  featureNorm?: number;
+  /** Label smoothing ε of the training loss, in [0, 1). */
+  labelSmoothing: number;
   /** How the learning rate moves over the epochs; `warmup` epochs ramp it up first. */
   lrSchedule: LrSchedule;
   warmup: number;
@@ -83,6 +87,7 @@ export const BASE_OPTIONS: Omit<ExperimentOptions, 'data' | 'out'> = {
   views: 1,
   classWeights: 'none',
   l2: 0,
+  labelSmoothing: 0,
   lrSchedule: 'constant',
   warmup: 0,
   valSplit: 0,

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-layers';
 import type { LayersModel, SymbolicTensor } from '@tensorflow/tfjs-layers';
+import { L2Normalization } from './layers.js';
 import type { Preprocessing } from './preprocessing.js';
 
 /**
@@ -23,12 +24,39 @@ export function countParams(classifier: Classifier): number {
   return (classifier.backbone?.countParams() ?? 0) + classifier.head.countParams();
 }
 
+/** Frees the classifier's weights. */
 export function disposeClassifier(classifier: Classifier): void {
-  classifier.backbone?.dispose();
-  classifier.head.dispose();
+  for (const model of [classifier.backbone, classifier.head]) if (model) disposeModel(model);
+}
+
+/**
+ * Frees every weight of a model. tfjs reference-counts models used as layers of others (a
+ * wrapper from `asLayersModel`, nested Sequentials in loaded files) and can leave some of their
+ * variables alive after `dispose()`; this releases every reference and then what is still left.
+ */
+export function disposeModel(model: LayersModel): void {
+  const variables = model.weights.flatMap((w) => {
+    try {
+      return [w.read()];
+    } catch {
+      return []; // freed already, through another model that shared it
+    }
+  });
+  try {
+    while (model.dispose().refCountAfterDispose > 0);
+  } catch (error) {
+    if (!/is already disposed/.test(String(error))) throw error;
+  }
+  for (const v of variables) if (!v.isDisposed) v.dispose();
 }
 
 export interface HeadOptions {
+  /**
+   * Scale every feature vector to this Euclidean length before the dense layers. The length sets
+   * how confident the softmax can get for a given kernel norm, so (with the L2 penalty) it acts as
+   * a temperature; absent, features go in as the backbone emits them.
+   */
+  featureNorm?: number;
   /** Hidden dense layers before the classifier, as in the study (e.g. Dense(1000, relu)). */
   hidden?: number[];
   dropout?: number;
@@ -45,6 +73,7 @@ export function denseHead(features: number, classes: number, options: HeadOption
   const kernelInitializer = (i: number) => tf.initializers.glorotUniform({ seed: seed(i) });
   const input = tf.input({ shape: [features], name: 'features' });
   let x: SymbolicTensor = input;
+  if (options.featureNorm !== undefined) x = new L2Normalization({ scale: options.featureNorm, name: 'head_l2_normalization' }).apply(x) as SymbolicTensor;
   const hidden = options.hidden ?? [];
   hidden.forEach((units, i) => {
     x = tf.layers.dense({ units, activation: 'relu', kernelInitializer: kernelInitializer(i), name: `head_dense_${i + 1}` }).apply(x) as SymbolicTensor;

@@ -82,7 +82,7 @@ export async function createModel(name: string, options: CreateModelOptions): Pr
     if (options.fineTune) unfreezeLastBlocks(backbone, definition, options.fineTune);
     else backbone.trainable = false;
     const features = backbone.outputs[0]!.shape[1] as number;
-    return { name: label, inputSize, preprocessing: definition.preprocessing, classes, backbone, head: denseHead(features, classes, { ...definition.training.head, seed: options.seed }), weights: source };
+    return { name: label, inputSize, preprocessing: definition.preprocessing, classes, backbone, head: denseHead(features, classes, { ...definition.training.head, ...(options.featureNorm !== undefined ? { featureNorm: options.featureNorm } : {}), seed: options.seed }), weights: source };
   } catch (error) {
     backbone.dispose();
     throw error;

@@ -76,4 +76,31 @@ export class ChannelScale extends tf.layers.Layer {
   }
 }
 
-for (const layer of [ScaledResidual, Normalization, ChannelScale]) tfc.serialization.registerClass(layer);
+/**
+ * `scale · x / ‖x‖` along the last axis, without weights. A layer class of its own (registered for
+ * serialization), so a saved head keeps its normalisation (rxcnn's heads: `featureNorm`).
+ */
+export class L2Normalization extends tf.layers.Layer {
+  static className = 'RxcnnL2Normalization';
+  readonly scale: number;
+
+  constructor(args: { scale: number; name?: string }) {
+    super(args);
+    if (!(args.scale > 0)) throw new Error(`feature norm must be a positive number, got ${args.scale}`);
+    this.scale = args.scale;
+  }
+
+  override call(inputs: tfc.Tensor | tfc.Tensor[], _kwargs: Kwargs): tfc.Tensor {
+    return tfc.tidy(() => {
+      const x = single(inputs);
+      // The epsilon keeps an all-zero vector (every relu dead) at zero instead of NaN.
+      return tfc.mul(x, tfc.div(this.scale, tfc.add(tfc.norm(x, 'euclidean', -1, true), 1e-12)));
+    });
+  }
+
+  override getConfig(): tfc.serialization.ConfigDict {
+    return { ...super.getConfig(), scale: this.scale };
+  }
+}
+
+for (const layer of [ScaledResidual, Normalization, ChannelScale, L2Normalization]) tfc.serialization.registerClass(layer);

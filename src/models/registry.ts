@@ -30,6 +30,8 @@ export interface CreateModelOptions {
   seed?: number;
   /** Unfreeze the backbone's last N blocks (batch-norm stays in inference mode, as Keras advises). */
   fineTune?: number;
+  /** Scale the backbone's features to this L2 length in the head (see {@link HeadOptions.featureNorm}); off when absent. */
+  featureNorm?: number;
 }
 
 /** How the study trains an architecture. */

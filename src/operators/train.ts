@@ -41,6 +41,11 @@ export interface TrainOptions {
   classWeights?: Float32Array;
   /** L2 penalty on the head's kernels. */
   l2?: number;
+  /**
+   * Label smoothing ε: the target puts 1 − ε on the true class and spreads ε over all classes
+   * (as Keras' `label_smoothing`), so the head stops pushing logits apart once it is right.
+   */
+  labelSmoothing?: number;
 }
 
 /**
@@ -55,6 +60,8 @@ export function balancedClassWeights(labels: ArrayLike<number>, classes: number)
 
 export function train(classifier: Classifier, optimizer: tf.Optimizer, options: TrainOptions = {}): OperatorFunction<Batch, StepResult> {
   assertTrainable(classifier);
+  const smoothing = options.labelSmoothing ?? 0;
+  if (!(smoothing >= 0 && smoothing < 1)) throw new Error(`label smoothing must be in [0, 1), got ${options.labelSmoothing}`);
   const { backbone, head } = classifier;
   // A fine-tuned backbone trains too, its batch-norm kept in inference mode (as Keras advises).
   const tuned = backbone !== null && backbone.trainableWeights.length > 0;
@@ -76,7 +83,7 @@ export function train(classifier: Classifier, optimizer: tf.Optimizer, options: 
             const features = tuned ? (backbone.apply(input, { training: false }) as tf.Tensor) : input;
             const logits = head.apply(features, { training: true }) as tf.Tensor;
             probs = tf.keep(tf.softmax(logits));
-            const loss = tf.losses.softmaxCrossEntropy(labels, logits, weights) as tf.Scalar;
+            const loss = tf.losses.softmaxCrossEntropy(labels, logits, weights, smoothing) as tf.Scalar;
             return options.l2 ? (tf.add(loss, tf.mul(options.l2, tf.addN(kernels.map((k) => tf.sum(tf.square(k)))))) as tf.Scalar) : loss;
           },
           true,
@@ -90,7 +97,7 @@ export function train(classifier: Classifier, optimizer: tf.Optimizer, options: 
     try {
       const values = (await probs!.data()) as Float32Array;
       step++;
-      // The reported loss is plain cross-entropy, whatever weights or penalty the objective adds.
+      // The reported loss is plain cross-entropy, whatever weights, smoothing or penalty the objective adds.
       let lossSum = 0;
       batch.y.forEach((label, row) => (lossSum += crossEntropy(values, row, classifier.classes, label)));
       return { step, probs: values, labels: batch.y, paths: batch.paths, classes: classifier.classes, lossSum };
