@@ -60,7 +60,8 @@ describe('downloadWeights', () => {
 
   it('--weights URL: createModel fetches into the cache and loads it', async () => {
     const model = await createModel('mobilenetv2', { classes: 2, inputSize: 64, weights: `${base}/${FILE}` });
-    expect(model.weights).toBe(join(weightsCacheDir(), FILE));
+    expect(model.weights).toBe(`imagenet (${FILE})`); // the published file (its sha256 matches): the same weights as --weights imagenet
+    expect(await readFile(join(weightsCacheDir(), FILE))).toEqual(await readFile(embeddedWeights(FILE)));
     disposeClassifier(model);
   });
 });

@@ -1,4 +1,5 @@
-import { stat } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { readFile, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { denseHead, type Classifier } from './classifier.js';
@@ -7,7 +8,7 @@ import { readKerasH5 } from './keras-h5.js';
 import { assignWeights } from './load-weights.js';
 import { getModel, type CreateModelOptions, type ModelDefinition } from './registry.js';
 import { readTfjsLayersWeights } from './tfjs-layers-format.js';
-import { localWeightsFile, weightsCacheDir } from './weights.js';
+import { localWeightsFile, weightsCacheDir, type KnownWeights } from './weights.js';
 
 /** Where `weights` points: a local file or folder, fetched into the cache first when it is a URL or `imagenet`. */
 async function weightsPath(definition: ModelDefinition, weights: string, alpha: number, inputSize: number): Promise<string> {
@@ -54,6 +55,15 @@ function unfreezeLastBlocks(backbone: LayersModel, definition: ModelDefinition, 
  * trains it: a frozen backbone with ImageNet (or given) weights and a dense head, or the whole
  * network from scratch.
  */
+/** True when `path` is byte for byte one of the `known` published files (by its sha256 or md5). */
+async function isPublishedFile(path: string, known: readonly KnownWeights[]): Promise<boolean> {
+  const candidate = known.find((k) => k.file === basename(path) && (k.sha256 || k.md5));
+  if (!candidate) return false;
+  const bytes = await readFile(path).catch(() => null);
+  if (!bytes) return false;
+  return candidate.sha256 ? createHash('sha256').update(bytes).digest('hex') === candidate.sha256 : createHash('md5').update(bytes).digest('hex') === candidate.md5;
+}
+
 export async function createModel(name: string, options: CreateModelOptions): Promise<Classifier> {
   const definition = getModel(name);
   const { classes, weights = definition.training.kind === 'scratch' ? 'none' : 'imagenet' } = options;
@@ -64,12 +74,15 @@ export async function createModel(name: string, options: CreateModelOptions): Pr
   const inputSize = options.inputSize ?? definition.defaultInputSize;
   if (inputSize < definition.minInputSize) throw new Error(`${name} needs an input of at least ${definition.minInputSize} px, got ${inputSize}`);
   const label = `${name}${definition.alphas ? `_${alpha}` : ''}`;
-  const describe = (path: string) => (weights === 'imagenet' ? `imagenet (${basename(path)})` : path);
+  // A published ImageNet file given by path (checked by its hash) is the same weights as `imagenet`:
+  // one label, so one feature cache.
+  const describe = async (path: string) =>
+    weights === 'imagenet' || (await isPublishedFile(path, definition.imagenet({ alpha, inputSize }))) ? `imagenet (${basename(path)})` : path;
 
   if (definition.training.kind === 'scratch') {
     const network = definition.build({ inputSize, alpha, includeTop: true, classes, classifierActivation: 'linear', weights });
     try {
-      const source = weights === 'none' ? 'none (from scratch)' : describe(await loadInto(network, definition, await weightsPath(definition, weights, alpha, inputSize), alpha, definition.training.topLayers));
+      const source = weights === 'none' ? 'none (from scratch)' : await describe(await loadInto(network, definition, await weightsPath(definition, weights, alpha, inputSize), alpha, definition.training.topLayers));
       return { name: label, inputSize, preprocessing: definition.preprocessing, classes, backbone: null, head: network, weights: source };
     } catch (error) {
       network.dispose();
@@ -78,7 +91,7 @@ export async function createModel(name: string, options: CreateModelOptions): Pr
   }
   const backbone = definition.build({ inputSize, alpha, includeTop: false, classes, pooling: 'avg', weights });
   try {
-    const source = weights === 'none' ? 'none (random backbone)' : describe(await loadInto(backbone, definition, await weightsPath(definition, weights, alpha, inputSize), alpha));
+    const source = weights === 'none' ? 'none (random backbone)' : await describe(await loadInto(backbone, definition, await weightsPath(definition, weights, alpha, inputSize), alpha));
     if (options.fineTune) unfreezeLastBlocks(backbone, definition, options.fineTune);
     else backbone.trainable = false;
     const features = backbone.outputs[0]!.shape[1] as number;
