@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { from, lastValueFrom, toArray } from 'rxjs';
 import { Bench } from 'tinybench';
 import type { DecodedImage, ImageBatch, Sample } from '../src/core/types.js';
-import { createModel, disposeClassifier } from '../src/models/index.js';
+import { createModel, disposeClassifier, type Classifier } from '../src/models/index.js';
 import { augment } from '../src/operators/augment.js';
 import { batch } from '../src/operators/batch.js';
 import { decode } from '../src/operators/decode.js';
@@ -10,6 +10,8 @@ import { discover } from '../src/operators/discover.js';
 import { predict } from '../src/operators/predict.js';
 import { normalize } from '../src/operators/to-tensor.js';
 import { train } from '../src/operators/train.js';
+import { processCpuSeconds } from './cpu.js';
+import { fixed, formatTable, times } from './table.js';
 
 export interface BenchRow {
   operator: string;
@@ -18,7 +20,14 @@ export interface BenchRow {
   itemsPerSecond: number;
   /** Relative to the first row, so the table reads as ratios side by side. */
   ratio: number;
+  /** CPU seconds of the whole process (every thread) per wall second while the case ran. */
+  busyCores: number;
+  /** Items per CPU second: items/s per busy core. */
+  itemsPerCoreSecond: number;
 }
+
+/** A model to time, `name` or `name:alpha` (e.g. `mobilenetv2:0.5`). */
+export type ModelSpec = string;
 
 export interface OperatorBenchOptions {
   /** Folder-per-class dataset whose JPEGs are decoded. */
@@ -29,38 +38,92 @@ export interface OperatorBenchOptions {
   batch: number;
   /** tinybench time budget per case, in ms. */
   time: number;
+  /** Models whose forward pass and (frozen-backbone) train step are timed; default MobileNetV2-0.5. */
+  models?: readonly ModelSpec[];
 }
 
-/** Items per second of each operator alone, on real JPEGs, measured in one tinybench run. */
+type Case = [name: string, items: number, run: () => Promise<unknown> | unknown];
+
+export function parseModelSpec(spec: ModelSpec): { name: string; alpha?: number } {
+  const [name, alpha] = spec.split(':');
+  if (!name || (alpha !== undefined && !Number.isFinite(Number(alpha)))) throw new Error(`model '${spec}' is not name or name:alpha (e.g. mobilenetv2:0.5)`);
+  return alpha === undefined ? { name } : { name, alpha: Number(alpha) };
+}
+
+/**
+ * Items per second of each operator alone, on real JPEGs, measured in one tinybench run, with the
+ * CPU time every case took (all threads: libuv's pool and sharp's workers too).
+ */
 export async function benchOperators(options: OperatorBenchOptions): Promise<BenchRow[]> {
   const dataset = await lastValueFrom(discover(options.data));
+  if (dataset.samples.length === 0) throw new Error(`no images found in ${options.data}`);
   const samples: Sample[] = dataset.samples.slice(0, options.images);
   const decoded: DecodedImage[] = await lastValueFrom(from(samples).pipe(decode({ size: options.size }), toArray()));
   const oneBatch: ImageBatch = (await lastValueFrom(from(decoded.slice(0, options.batch)).pipe(batch(options.batch), toArray())))[0]!;
-  const model = await createModel('mobilenetv2', { classes: dataset.classes.length, inputSize: options.size });
-  const optimizer = tf.train.adam(1e-3);
 
-  const bench = new Bench({ time: options.time, iterations: 2, warmupIterations: 1, warmupTime: 0 });
-  const cases: Array<[string, number, () => Promise<unknown> | unknown]> = [
-    ['decode c=1', samples.length, () => lastValueFrom(from(samples).pipe(decode({ size: options.size, concurrency: 1 }), toArray()))],
-    ['decode c=2', samples.length, () => lastValueFrom(from(samples).pipe(decode({ size: options.size, concurrency: 2 }), toArray()))],
-    ['decode c=4', samples.length, () => lastValueFrom(from(samples).pipe(decode({ size: options.size, concurrency: 4 }), toArray()))],
-    ['discover', dataset.samples.length, () => lastValueFrom(discover(options.data))],
-    ['augment', decoded.length, () => lastValueFrom(from(decoded).pipe(augment({ seed: 0, epoch: 0 }), toArray()))],
-    ['batch', decoded.length, () => lastValueFrom(from(decoded).pipe(batch(options.batch), toArray()))],
-    ['normalize', oneBatch.y.length, () => normalize(oneBatch, model.preprocessing).dispose()],
-    ['predict (mobilenetv2 0.5)', oneBatch.y.length, () => lastValueFrom(from([oneBatch]).pipe(predict(model)))],
-    ['train step (mobilenetv2 0.5, frozen)', oneBatch.y.length, () => lastValueFrom(from([oneBatch]).pipe(train(model, optimizer)))],
-  ];
-  for (const [name, , fn] of cases) bench.add(name, fn);
-  await bench.run();
-  disposeClassifier(model);
-  optimizer.dispose();
+  const models: Array<{ model: Classifier; optimizer: tf.Optimizer }> = [];
+  try {
+    for (const spec of options.models ?? ['mobilenetv2:0.5']) {
+      const { name, alpha } = parseModelSpec(spec);
+      // Random weights: speed does not depend on them, and nothing needs downloading.
+      const model = await createModel(name, { classes: dataset.classes.length, weights: 'none', inputSize: options.size, ...(alpha === undefined ? {} : { alpha }) });
+      models.push({ model, optimizer: tf.train.adam(1e-3) });
+    }
+    const normalizing = models[0]?.model.preprocessing ?? 'symmetric';
 
-  const rows = cases.map(([name, items], i) => {
-    const result = bench.tasks[i]!.result;
-    if (result.state !== 'completed') throw new Error(`bench case '${name}' ended ${result.state}${'error' in result ? `: ${String(result.error)}` : ''}`);
-    return { operator: name, items, itemsPerSecond: (items * 1000) / result.period, ratio: 0 };
-  });
-  return rows.map((row) => ({ ...row, ratio: row.itemsPerSecond / rows[0]!.itemsPerSecond }));
+    const cases: Case[] = [
+      ['decode c=1', samples.length, () => lastValueFrom(from(samples).pipe(decode({ size: options.size, concurrency: 1 }), toArray()))],
+      ['decode c=2', samples.length, () => lastValueFrom(from(samples).pipe(decode({ size: options.size, concurrency: 2 }), toArray()))],
+      ['decode c=4', samples.length, () => lastValueFrom(from(samples).pipe(decode({ size: options.size, concurrency: 4 }), toArray()))],
+      ['discover', dataset.samples.length, () => lastValueFrom(discover(options.data))],
+      ['augment', decoded.length, () => lastValueFrom(from(decoded).pipe(augment({ seed: 0, epoch: 0 }), toArray()))],
+      ['batch', decoded.length, () => lastValueFrom(from(decoded).pipe(batch(options.batch), toArray()))],
+      ['normalize', oneBatch.y.length, () => normalize(oneBatch, normalizing).dispose()],
+      ...models.flatMap(({ model, optimizer }): Case[] => [
+        [`predict ${model.name}`, oneBatch.y.length, () => lastValueFrom(from([oneBatch]).pipe(predict(model)))],
+        [`train step ${model.name} (${model.backbone ? 'frozen backbone' : 'whole network'})`, oneBatch.y.length, () => lastValueFrom(from([oneBatch]).pipe(train(model, optimizer)))],
+      ]),
+    ];
+
+    const bench = new Bench({ time: options.time, iterations: 2, warmupIterations: 1, warmupTime: 0 });
+    const cpu = cases.map(() => ({ calls: 0, cpuSeconds: 0, wallSeconds: 0 }));
+    cases.forEach(([name, , run], i) =>
+      bench.add(name, async () => {
+        const cpuStart = processCpuSeconds();
+        const wallStart = performance.now();
+        await run();
+        cpu[i]!.wallSeconds += (performance.now() - wallStart) / 1000;
+        cpu[i]!.cpuSeconds += processCpuSeconds() - cpuStart;
+        cpu[i]!.calls++;
+      }),
+    );
+    await bench.run();
+
+    const rows = cases.map(([name, items], i) => {
+      const result = bench.tasks[i]!.result;
+      if (result.state !== 'completed') throw new Error(`bench case '${name}' ended ${result.state}${'error' in result ? `: ${String(result.error)}` : ''}`);
+      const { calls, cpuSeconds, wallSeconds } = cpu[i]!;
+      return {
+        operator: name,
+        items,
+        itemsPerSecond: (items * 1000) / result.period,
+        ratio: 0,
+        busyCores: wallSeconds > 0 ? cpuSeconds / wallSeconds : 0,
+        itemsPerCoreSecond: cpuSeconds > 0 ? (items * calls) / cpuSeconds : Number.POSITIVE_INFINITY,
+      };
+    });
+    return rows.map((row) => ({ ...row, ratio: row.itemsPerSecond / rows[0]!.itemsPerSecond }));
+  } finally {
+    for (const { model, optimizer } of models) {
+      disposeClassifier(model);
+      optimizer.dispose();
+    }
+  }
+}
+
+export function formatOperatorTable(rows: readonly BenchRow[]): string {
+  return formatTable(
+    ['operator', 'items', 'items/s', 'ratio', 'busy cores', 'items/s per busy core'],
+    rows.map((r) => [r.operator, String(r.items), fixed(r.itemsPerSecond), times(r.ratio), fixed(r.busyCores, 2), fixed(r.itemsPerCoreSecond)]),
+  );
 }

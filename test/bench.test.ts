@@ -1,11 +1,23 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { lastValueFrom } from 'rxjs';
 import { describe, expect, it } from 'vitest';
-import { benchOperators } from '../bench/operators.js';
-import { formatTable } from '../bench/run.js';
+import { benchMemory, formatMemoryTable } from '../bench/memory.js';
+import { benchOperators, formatOperatorTable } from '../bench/operators.js';
+import { benchOverhead, formatOverheadTable } from '../bench/overhead.js';
+import { benchOverlap, formatOverlapTable } from '../bench/overlap.js';
+import { findTorchPython } from '../bench/peer.js';
+import { main } from '../bench/run.js';
+import { discover } from '../src/operators/discover.js';
 import { FIXTURE_ROOT } from './helpers.js';
 
+const finitePositive = (x: number) => Number.isFinite(x) && x > 0;
+const fixtureSamples = async (n: number) => (await lastValueFrom(discover(FIXTURE_ROOT))).samples.slice(0, n);
+
+// The bench code on tiny inputs: it runs, and what it emits is well formed. No wall-clock assertions.
 describe('bench', () => {
-  it('measures every operator on a tiny input and emits well-formed rows', async () => {
-    const rows = await benchOperators({ data: FIXTURE_ROOT, images: 6, size: 32, batch: 3, time: 10 });
+  it('measures every operator and each model on a tiny input', async () => {
+    const before = tf.memory().numTensors;
+    const rows = await benchOperators({ data: FIXTURE_ROOT, images: 6, size: 32, batch: 3, time: 10, models: ['mobilenetv2:0.5', 'mobilenetv1:0.25'] });
     expect(rows.map((r) => r.operator)).toEqual([
       'decode c=1',
       'decode c=2',
@@ -14,14 +26,62 @@ describe('bench', () => {
       'augment',
       'batch',
       'normalize',
-      'predict (mobilenetv2 0.5)',
-      'train step (mobilenetv2 0.5, frozen)',
+      'predict mobilenetv2_0.5',
+      'train step mobilenetv2_0.5 (frozen backbone)',
+      'predict mobilenetv1_0.25',
+      'train step mobilenetv1_0.25 (frozen backbone)',
     ]);
     for (const row of rows) {
       expect(row.items).toBeGreaterThan(0);
-      expect(Number.isFinite(row.itemsPerSecond) && row.itemsPerSecond > 0).toBe(true);
+      expect(finitePositive(row.itemsPerSecond)).toBe(true);
+      expect(row.busyCores).toBeGreaterThanOrEqual(0);
+      expect(row.itemsPerCoreSecond).toBeGreaterThan(0);
       expect(row.ratio).toBeCloseTo(row.itemsPerSecond / rows[0]!.itemsPerSecond, 9);
     }
-    expect(formatTable(rows).split('\n')).toHaveLength(rows.length + 1);
+    expect(formatOperatorTable(rows).split('\n')).toHaveLength(rows.length + 1);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('compares the decode operator with bare sharp at each concurrency', async () => {
+    const rows = await benchOverhead({ samples: await fixtureSamples(4), size: 32, concurrencies: [1, 2], rounds: 2, time: 5 });
+    expect(rows.map((r) => r.concurrency)).toEqual([1, 2]);
+    for (const row of rows) {
+      expect(finitePositive(row.operatorPerSecond) && finitePositive(row.barePerSecond)).toBe(true);
+      expect(row.rounds).toHaveLength(2);
+      expect(finitePositive(row.cpuRatio)).toBe(true);
+      expect(Math.min(...row.rounds)).toBeLessThanOrEqual(row.ratio);
+      expect(Math.max(...row.rounds)).toBeGreaterThanOrEqual(row.ratio);
+    }
+    expect(formatOverheadTable(rows).split('\n')).toHaveLength(3);
+  });
+
+  it('measures end-to-end against decode-only and model-only, with the cores each pool used', async () => {
+    const before = tf.memory().numTensors;
+    const report = await benchOverlap({ samples: await fixtureSamples(4), size: 32, batch: 2, prefetchBatches: 2, setups: [{ concurrency: 2, sharpThreads: 1 }], model: { name: 'mobilenetv2', alpha: 0.5 }, iterations: 1 });
+    expect(report.images).toBe(4);
+    const [row] = report.rows;
+    expect(finitePositive(row!.decodeOnly) && finitePositive(row!.modelOnly) && finitePositive(row!.endToEnd)).toBe(true);
+    expect(row!.ratio).toBeCloseTo(row!.endToEnd / Math.min(row!.decodeOnly, row!.modelOnly), 9);
+    expect(report.best).toEqual({ concurrency: 2, sharpThreads: 1 });
+    if (process.platform === 'linux') expect(row!.endToEndCores!.main).toBeGreaterThan(0);
+    expect(formatOverlapTable(report)).toContain('end-to-end');
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('keeps decoded images in flight within the prefetch bound, unlike the same pipeline without it', async () => {
+    const report = await benchMemory({ pool: await fixtureSamples(30), images: 30, size: 32, batch: 2, prefetchBatches: 2, slowdown: 10 });
+    const peak = (pipeline: string, images: number) => report.rows.find((r) => r.pipeline === pipeline && r.images === images)!.peakDecodedInFlight;
+    expect(report.rows).toHaveLength(4);
+    expect(peak('prefetch', 30)).toBeLessThanOrEqual(4);
+    expect(peak('no prefetch', 30)).toBeGreaterThan(4);
+    expect(report.boundedFlat).toBe(true);
+    for (const row of report.rows) expect(row.peakRssMB).toBeGreaterThan(0);
+    expect(formatMemoryTable(report).split('\n')).toHaveLength(7);
+  });
+
+  it('says how to install the peer when python or torch is missing, and refuses unknown benches', async () => {
+    expect(findTorchPython(['rxcnn-no-such-python'])).toEqual({ missing: 'rxcnn-no-such-python not found' });
+    await expect(main(['no-such-bench'])).rejects.toThrow(/unknown bench 'no-such-bench'/);
+    await expect(main(['--only', 'nothing'])).rejects.toThrow(/unknown section 'nothing'/);
   });
 });

@@ -1,0 +1,106 @@
+import pLimit from 'p-limit';
+import sharp from 'sharp';
+import { from, lastValueFrom, toArray } from 'rxjs';
+import { Bench } from 'tinybench';
+import type { Sample } from '../src/core/types.js';
+import { decode, DEFAULT_LIMIT_INPUT_PIXELS } from '../src/operators/decode.js';
+import { processCpuSeconds } from './cpu.js';
+import { fixed, formatTable, times } from './table.js';
+
+export interface OverheadRow {
+  concurrency: number;
+  operatorPerSecond: number;
+  barePerSecond: number;
+  /** operator / bare, the median over the rounds; the target is ≥ 0.95. */
+  ratio: number;
+  /** Each round's ratio, to show the spread. */
+  rounds: number[];
+  /** Bare CPU seconds per image ÷ the operator's (all threads): the same ratio by work done, which load from other processes sways far less than wall time. */
+  cpuRatio: number;
+}
+
+export interface OverheadOptions {
+  samples: readonly Sample[];
+  size: number;
+  concurrencies: readonly number[];
+  /** Alternating rounds of (operator, bare); the ratio is their median, which load from elsewhere sways least. */
+  rounds: number;
+  /** tinybench time budget per case and round, in ms. */
+  time: number;
+}
+
+/** The same sharp pipeline `decode` runs (squash mode), in a bare p-limit loop. */
+function bareSharp(samples: readonly Sample[], size: number, concurrency: number): Promise<unknown[]> {
+  const limit = pLimit(concurrency);
+  return Promise.all(
+    samples.map((sample) =>
+      limit(() =>
+        sharp(sample.path, { limitInputPixels: DEFAULT_LIMIT_INPUT_PIXELS, failOn: 'error' })
+          .rotate()
+          .resize(size, size, { fit: 'fill' })
+          .toColourspace('srgb')
+          .removeAlpha()
+          .raw({ depth: 'uchar' })
+          .toBuffer({ resolveWithObject: true }),
+      ),
+    ),
+  );
+}
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+
+/** What the decode operator (RxJS, ordering, skip handling) costs over sharp alone, same settings and concurrency. */
+export async function benchOverhead(options: OverheadOptions): Promise<OverheadRow[]> {
+  const { samples, size } = options;
+  const perRound = new Map<number, Array<{ operator: number; bare: number }>>(options.concurrencies.map((c) => [c, []]));
+  const cpu = new Map<string, { calls: number; seconds: number }>();
+  const withCpu = (name: string, fn: () => Promise<unknown>) => async () => {
+    const start = processCpuSeconds();
+    await fn();
+    const entry = cpu.get(name) ?? { calls: 0, seconds: 0 };
+    cpu.set(name, { calls: entry.calls + 1, seconds: entry.seconds + processCpuSeconds() - start });
+  };
+  const cpuPerCall = (name: string) => cpu.get(name)!.seconds / cpu.get(name)!.calls;
+  for (let round = 0; round < options.rounds; round++) {
+    const bench = new Bench({ time: options.time, iterations: 2, warmupIterations: 1, warmupTime: 0 });
+    for (const c of options.concurrencies) {
+      // Alternate which side runs first, so neither always gets the warmer caches.
+      const pair: Array<[string, () => Promise<unknown>]> = [
+        [`operator c=${c}`, () => lastValueFrom(from(samples).pipe(decode({ size, concurrency: c }), toArray()))],
+        [`bare c=${c}`, () => bareSharp(samples, size, c)],
+      ];
+      for (const [name, fn] of round % 2 ? pair.reverse() : pair) bench.add(name, withCpu(name, fn));
+    }
+    await bench.run();
+    for (const c of options.concurrencies) {
+      const rate = (name: string) => {
+        const result = bench.getTask(name)!.result;
+        if (result.state !== 'completed') throw new Error(`bench case '${name}' ended ${result.state}`);
+        return (samples.length * 1000) / result.period;
+      };
+      perRound.get(c)!.push({ operator: rate(`operator c=${c}`), bare: rate(`bare c=${c}`) });
+    }
+  }
+  return options.concurrencies.map((concurrency) => {
+    const rounds = perRound.get(concurrency)!;
+    return {
+      concurrency,
+      operatorPerSecond: median(rounds.map((r) => r.operator)),
+      barePerSecond: median(rounds.map((r) => r.bare)),
+      ratio: median(rounds.map((r) => r.operator / r.bare)),
+      rounds: rounds.map((r) => r.operator / r.bare),
+      cpuRatio: cpuPerCall(`bare c=${concurrency}`) / cpuPerCall(`operator c=${concurrency}`),
+    };
+  });
+}
+
+export function formatOverheadTable(rows: readonly OverheadRow[]): string {
+  return formatTable(
+    ['concurrency', 'decode operator img/s', 'bare sharp img/s', 'ratio (median)', 'rounds', 'target ≥ 0.95×', 'ratio by CPU time'],
+    rows.map((r) => [String(r.concurrency), fixed(r.operatorPerSecond), fixed(r.barePerSecond), times(r.ratio), r.rounds.map((x) => x.toFixed(3)).join(' '), r.ratio >= 0.95 ? 'met' : 'MISSED', times(r.cpuRatio)]),
+  );
+}
