@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { lastValueFrom } from 'rxjs';
 import { describe, expect, it } from 'vitest';
+import { benchEpochsRss, formatEpochsRss } from '../bench/epochs-rss.js';
 import { benchMemory, formatMemoryTable } from '../bench/memory.js';
 import { benchOperators, formatOperatorTable } from '../bench/operators.js';
 import { benchOverhead, formatOverheadTable } from '../bench/overhead.js';
@@ -77,6 +78,18 @@ describe('bench', () => {
     expect(report.boundedFlat).toBe(true);
     for (const row of report.rows) expect(row.peakRssMB).toBeGreaterThan(0);
     expect(formatMemoryTable(report).split('\n')).toHaveLength(7);
+  });
+
+  it('records resident memory and tensors after every epoch of a run that decodes anew each epoch', async () => {
+    const report = await benchEpochsRss(3, 20, 32);
+    expect(report.rows.map((r) => r.epoch)).toEqual([1, 2, 3]);
+    for (const r of report.rows) {
+      expect(r.rssMB).toBeGreaterThan(0);
+      expect(r.seconds).toBeGreaterThan(0);
+    }
+    expect(report.tensorsFlat).toBe(true);
+    expect(report.growthMB).toBeCloseTo(report.rows[2]!.rssMB - report.rows[1]!.rssMB, 6);
+    expect(formatEpochsRss(report)).toMatch(/RSS from epoch 2 to 3: [+-]\d+\.\d MB; numTensors flat$/);
   });
 
   it('says how to install the peer when python or torch is missing, and refuses unknown benches', async () => {
