@@ -147,7 +147,7 @@ async function mainThread(setup: string, sizes: Sizes, iterations: number): Prom
  * depthwise without bias, matMul as a dense layer on 1024 rows), the batch split between workers.
  * Training stays on one thread: only inference is parallel.
  */
-async function workerPool(workers: number, sizes: Sizes, iterations: number): Promise<BackendRow> {
+async function workerPool(workers: number, sizes: Sizes, iterations: number, withMainThread = false): Promise<BackendRow> {
   const tensorsBefore = tf.memory().numTensors;
   const { conv, depthwise, mobilenet } = sizes;
   const models = [
@@ -160,7 +160,7 @@ async function workerPool(workers: number, sizes: Sizes, iterations: number): Pr
   const pools: ParallelModel[] = [];
   let timings: Timing[];
   try {
-    for (const model of models) pools.push(await ParallelModel.create(model, { workers }));
+    for (const model of models) pools.push(await ParallelModel.create(model, withMainThread ? { workers: workers - 1, mainThread: true } : { workers }));
     timings = await timeCases(
       pools.map((pool, i) => [`pool ${i}`, async () => (await pool.predict(inputs[i]!)).dispose()]),
       iterations,
@@ -171,7 +171,7 @@ async function workerPool(workers: number, sizes: Sizes, iterations: number): Pr
     for (const model of models) model.dispose();
   }
   return {
-    setup: `wasm, ${workers} workers`,
+    setup: withMainThread ? `wasm, this thread + ${workers - 1} worker${workers > 2 ? 's' : ''}` : `wasm, ${workers} workers`,
     conv2d: convFlops(conv) / timings[0]!.seconds / 1e9,
     depthwise: depthwiseFlops(depthwise) / timings[1]!.seconds / 1e9,
     matMul: (2 * sizes.matMul ** 3) / timings[2]!.seconds / 1e9,
@@ -210,7 +210,7 @@ export function formatBackendTable(rows: BackendRow[]): string {
 
 export async function main(argv: string[]): Promise<BackendRow[]> {
   const { values } = parseArgs({ args: argv, options: { quick: { type: 'boolean' }, iterations: { type: 'string' }, workers: { type: 'string' } }, allowPositionals: true });
-  const iterations = Number(values.iterations ?? (values.quick ? 1 : 3));
+  const iterations = Number(values.iterations ?? (values.quick ? 1 : 6));
   const workers = Number(values.workers ?? availableParallelism());
   if (!Number.isInteger(iterations) || iterations < 1) throw new Error(`--iterations takes a positive integer, got ${values.iterations}`);
   if (!Number.isInteger(workers) || workers < 2) throw new Error(`--workers takes an integer ≥ 2, got ${values.workers}`);
@@ -225,12 +225,13 @@ export async function main(argv: string[]): Promise<BackendRow[]> {
     const sizes = values.quick ? QUICK : choice === 'cpu' ? SMALL : FULL;
     console.log(`measuring ${choice}…`);
     rows.push(await mainThread(choice === 'wasm' ? 'wasm, 1 thread' : choice, sizes, iterations));
-    if (choice === 'wasm') rows.push(await workerPool(workers, sizes, iterations));
+    if (choice === 'wasm') rows.push(await workerPool(workers, sizes, iterations), await workerPool(workers, sizes, iterations, true));
   }
   console.log(`\n${formatBackendTable(rows)}`);
   const wasm = rows.find((r) => r.setup === 'wasm, 1 thread');
-  const pool = rows.find((r) => r.setup.startsWith('wasm,') && r !== wasm);
-  if (wasm && pool) console.log(`\n${pool.setup} vs 1 thread: conv2d ${(pool.conv2d / wasm.conv2d).toFixed(2)}×, depthwise ${(pool.depthwise / wasm.depthwise).toFixed(2)}×, matMul ${(pool.matMul / wasm.matMul).toFixed(2)}×, MobileNetV2 forward ${(pool.forward / wasm.forward).toFixed(2)}×`);
+  for (const pool of rows.filter((r) => r.setup.startsWith('wasm,') && r !== wasm)) {
+    if (wasm) console.log(`${pool.setup} vs 1 thread: conv2d ${(pool.conv2d / wasm.conv2d).toFixed(2)}×, depthwise ${(pool.depthwise / wasm.depthwise).toFixed(2)}×, matMul ${(pool.matMul / wasm.matMul).toFixed(2)}×, MobileNetV2 forward ${(pool.forward / wasm.forward).toFixed(2)}×`);
+  }
   return rows;
 }
 

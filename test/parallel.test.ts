@@ -65,6 +65,26 @@ describe('ParallelModel', () => {
     }
   });
 
+  it('with the calling thread computing a slice too, still predicts what the model predicts, in order', async () => {
+    const hybrid = await ParallelModel.create(model, { workers: 1, mainThread: true });
+    try {
+      for (const rows of [5, 1]) {
+        const x = tf.tensor4d(values(rows * 16 * 16 * 3), [rows, 16, 16, 3]);
+        const before = tf.memory().numTensors;
+        const got = await hybrid.predict(x);
+        const want = model.predict(x) as tf.Tensor;
+        expect(got.shape).toEqual([rows, 4]);
+        const [g, w] = [got.dataSync(), want.dataSync()];
+        for (let i = 0; i < w.length; i++) expect(g[i]).toBeCloseTo(w[i]!, 5);
+        tf.dispose([got, want]);
+        expect(tf.memory().numTensors).toBe(before);
+        x.dispose();
+      }
+    } finally {
+      await hybrid.dispose();
+    }
+  });
+
   it('answers concurrent requests each with its own rows', async () => {
     const inputs = [0, 1, 2].map(() => tf.tensor4d(values(3 * 16 * 16 * 3), [3, 16, 16, 3]));
     const got = await Promise.all(inputs.map((x) => pool.predict(x)));

@@ -62,7 +62,7 @@ export const EXPERIMENT_FLAG_USAGE = `  --data DIR          folder-per-class dat
   --patience N        stop when the validation loss has not improved for N epochs; restore the best epoch
   --val-split F       hold out F of each class's training images for validation (default 0, or 0.1 with --patience)
   --prefetch N        batches decoded ahead (default ${BASE_OPTIONS.prefetch})   --concurrency N images decoded at once (default ${BASE_OPTIONS.concurrency})
-  --workers N         worker threads computing frozen-backbone features on wasm, one backbone copy each (default ${BASE_OPTIONS.workers})`;
+  --workers N         threads computing frozen-backbone features on wasm: this one + N−1 workers (default ${BASE_OPTIONS.workers})`;
 
 type FlagSpec = { type: 'string' | 'boolean'; multiple?: boolean; short?: string };
 type FlagValue = string | boolean | string[] | undefined;

@@ -197,7 +197,8 @@ export function experiment(graph: GraphDefinition, given: Partial<ExperimentOpti
           );
           misses.sort((a, b) => a.label - b.label || (a.path < b.path ? -1 : 1));
           const parallel = misses.length > 0 && options.workers > 1 && tf.getBackend() === 'wasm';
-          const pool = parallel ? await ParallelModel.create(model.backbone!, { workers: options.workers, backend: 'wasm' }) : undefined;
+          // this thread computes a slice of each batch too: N threads = this one + N−1 workers
+          const pool = parallel ? await ParallelModel.create(model.backbone!, { workers: options.workers - 1, backend: 'wasm', mainThread: true }) : undefined;
           if (pool) running.add(() => void pool.dispose());
           await drain(
             running,

@@ -54,8 +54,9 @@ export interface ExperimentOptions {
    */
   valSplit: number;
   /**
-   * Worker threads computing a frozen backbone's features on the WebAssembly backend, each with
-   * its own copy of the backbone and a slice of every batch (1: on the main thread).
+   * Threads computing a frozen backbone's features on the WebAssembly backend: this one and N−1
+   * worker threads, each with its own copy of the backbone and a slice of every batch (1: this
+   * thread alone).
    */
   workers: number;
   /** Continue from the checkpoint in `out` instead of starting anew. */
