@@ -12,7 +12,7 @@ import { discover } from '../src/operators/discover.js';
 import { parseProtocol, split } from '../src/operators/split.js';
 import type { Report } from '../src/report.js';
 import { buildBadDataset, buildUnreadableDataset, pngBomb, type BadDataset, type Probe } from './bad-inputs.js';
-import { temporaryDir } from './helpers.js';
+import { graph, temporaryDir } from './helpers.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const run = promisify(execFile);
@@ -27,16 +27,6 @@ function colourAt(image: DecodedImage, [fx, fy]: Probe['at']): number[] {
 
 const meanAbsDifference = (a: Uint8Array, b: Uint8Array) => a.reduce((sum, v, i) => sum + Math.abs(v - b[i]!), 0) / a.length;
 
-/** Runs the CLI as a user would (see cli.test.ts), returning its exit code and output. */
-async function graph(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', 'src/cli/graph.ts', ...args], { cwd: ROOT, env: { ...process.env, CI: 'true' } });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 async function dirtyDataset(): Promise<BadDataset> {
   return buildBadDataset(await temporaryDir());

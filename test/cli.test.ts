@@ -1,28 +1,13 @@
-import { execFile } from 'node:child_process';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { parseCommandLine } from '../src/cli/graph.js';
 import { loadModel } from '../src/models/persistence.js';
 import type { Manifest } from '../src/operators/split.js';
 import type { Report } from '../src/report.js';
-import { temporaryDir } from './helpers.js';
+import { graph, temporaryDir } from './helpers.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const run = promisify(execFile);
 
-/** Runs `npm run graph -- …` as a user would (without npm's banner). */
-async function graph(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', 'src/cli/graph.ts', ...args], { cwd: ROOT, env: { ...process.env, CI: 'true' } });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 const isFraction = (x: unknown) => typeof x === 'number' && x >= 0 && x <= 1;
 

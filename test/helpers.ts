@@ -1,7 +1,9 @@
+import { execFile } from 'node:child_process';
 import { cp, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { afterEach } from 'vitest';
 
 /** The embedded real-photo dataset (Caltech-101 subset). */
@@ -26,4 +28,18 @@ export async function fixtureImages(cls: string): Promise<string[]> {
 
 export async function copyFile(from: string, to: string): Promise<void> {
   await cp(from, to);
+}
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const run = promisify(execFile);
+
+/** Runs `npm run graph -- …` as a user would (without npm's banner): exit code and output. */
+export async function graph(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', 'src/cli/graph.ts', ...args], { cwd: ROOT, env: { ...process.env, CI: 'true' } });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
 }
