@@ -1,5 +1,7 @@
-import { open, readdir, realpath, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, open, readdir, realpath, stat } from 'node:fs/promises';
 import { basename, extname, join, relative, sep } from 'node:path';
+import fg from 'fast-glob';
 import pLimit from 'p-limit';
 import { defer, type Observable } from 'rxjs';
 import type { ClassInfo, Dataset, Sample, Skip } from '../core/types.js';
@@ -74,49 +76,85 @@ interface Listing {
   skipped: Skip[];
 }
 
+/** Why a folder cannot be listed, or null when it can. */
+async function unreadable(dir: string): Promise<string | null> {
+  return access(dir, constants.R_OK | constants.X_OK).then(
+    () => null,
+    (error: NodeJS.ErrnoException) => `unreadable folder (${error.code ?? String(error)})`,
+  );
+}
+
 /**
- * Lists a tree depth-first in name order, following symlinked folders, but entering each real
- * folder once: a link back to an enclosing folder (a loop) or to a folder already listed is one
- * counted skip, not thousands of repeated files.
+ * Lists a tree with fast-glob without following symlinks, so a link loop cannot repeat files;
+ * symlinked folders are then followed one by one, each real folder entered once: a link back to an
+ * enclosing folder (a loop) or to a folder already listed is one counted skip. Hidden and
+ * unreadable folders are counted skips too (fast-glob alone would pass over them silently).
  */
 async function listTree(base: string, isExcluded: (folder: string) => boolean): Promise<Listing> {
   const listing: Listing = { files: [], folders: [], skipped: [] };
   const entered = new Map<string, string>([[await realpath(base), base]]);
-  /** Lists one folder and those below it; false when the folder itself cannot be read. */
-  const visit = async (dir: string, rel: string, ancestors: ReadonlySet<string>): Promise<boolean> => {
-    let entries;
-    try {
-      entries = (await readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    } catch (error) {
-      listing.skipped.push({ path: dir, reason: `unreadable folder (${(error as NodeJS.ErrnoException).code ?? String(error)})` });
+  /** Lists `dir` and what is below it; false when `dir` itself cannot be read. */
+  const scan = async (dir: string, rel: string, ancestors: ReadonlySet<string>): Promise<boolean> => {
+    const refused = await unreadable(dir);
+    if (refused) {
+      listing.skipped.push({ path: dir, reason: refused });
       return false;
     }
+    const entries = await fg('**', { cwd: dir, onlyFiles: false, dot: true, followSymbolicLinks: false, suppressErrors: true, objectMode: true });
+    entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    const passedOver: string[] = [];
+    const under = (path: string) => passedOver.some((folder) => path.startsWith(`${folder}/`));
+    /** Real paths of the folders enclosing each listed folder, for telling loops from repeats. */
+    const chain = new Map<string, ReadonlySet<string>>([['', ancestors]]);
+    const parentChain = (path: string) => chain.get(path.includes('/') ? path.slice(0, path.lastIndexOf('/')) : '') ?? ancestors;
     for (const entry of entries) {
-      const path = join(dir, entry.name);
-      const relPath = rel ? `${rel}/${entry.name}` : entry.name;
-      const isFolder = entry.isDirectory() || (entry.isSymbolicLink() && (await stat(path).then((s) => s.isDirectory(), () => false)));
+      if (under(entry.path)) continue;
+      const path = join(dir, entry.path);
+      const relPath = rel ? `${rel}/${entry.path}` : entry.path;
+      const top = !rel && !entry.path.includes('/');
+      const isLink = entry.dirent.isSymbolicLink();
+      const isFolder = entry.dirent.isDirectory() || (isLink && (await stat(path).then((s) => s.isDirectory(), () => false)));
       if (!isFolder) {
         listing.files.push(relPath);
         continue;
       }
-      if (!rel && isExcluded(entry.name)) continue;
+      if (top && isExcluded(entry.name)) {
+        passedOver.push(entry.path);
+        continue;
+      }
       if (entry.name.startsWith('.')) {
+        passedOver.push(entry.path);
         listing.skipped.push({ path, reason: 'hidden folder' });
         continue;
       }
       const real = await realpath(path);
       const first = entered.get(real);
       if (first !== undefined) {
-        const reason = ancestors.has(real) ? `symlink loop (leads back to ${first})` : `same folder as ${first} (symlink)`;
+        passedOver.push(entry.path);
+        const reason = parentChain(entry.path).has(real) ? `symlink loop (leads back to ${first})` : `same folder as ${first} (symlink)`;
         listing.skipped.push({ path, reason });
         continue;
       }
       entered.set(real, path);
-      if ((await visit(path, relPath, new Set(ancestors).add(real))) && !rel) listing.folders.push(entry.name);
+      const enclosing = new Set(parentChain(entry.path)).add(real);
+      if (isLink) {
+        // fast-glob did not enter it: list it on its own
+        passedOver.push(entry.path);
+        if ((await scan(path, relPath, enclosing)) && top) listing.folders.push(entry.name);
+        continue;
+      }
+      const refusedHere = await unreadable(path);
+      if (refusedHere) {
+        passedOver.push(entry.path);
+        listing.skipped.push({ path, reason: refusedHere });
+        continue;
+      }
+      chain.set(entry.path, enclosing);
+      if (top) listing.folders.push(entry.name);
     }
     return true;
   };
-  await visit(base, '', new Set(entered.keys()));
+  await scan(base, '', new Set(entered.keys()));
   return listing;
 }
 
