@@ -1,10 +1,10 @@
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { lastValueFrom } from 'rxjs';
 import { useBackend, type BackendChoice } from '../backend.js';
 import { CHECKPOINT_DIR, type CheckpointState } from '../graphs/experiment.js';
 import { experiment, getGraph, listGraphs, type ExperimentOptions } from '../graphs/index.js';
+import { loadCheckpointState } from '../training/checkpoint.js';
 import { EXPERIMENT_FLAG_USAGE, parseFlags } from './flags.js';
 import { progressReporter } from './progress.js';
 import { fail, stopOnSignals } from './signals.js';
@@ -25,12 +25,9 @@ export interface Command {
 
 /** `--resume DIR`: the graph and options saved in DIR's checkpoint. */
 async function resumeCommand(dir: string, backend: BackendChoice, quiet: boolean): Promise<Command> {
-  const root = join(dir, CHECKPOINT_DIR);
-  const pointer = await readFile(join(root, 'latest.json'), 'utf8').catch(() => null);
-  if (pointer === null) throw new Error(`nothing to resume in ${dir}: it has no ${CHECKPOINT_DIR}/latest.json (a run checkpoints after each finished epoch)`);
-  const state = JSON.parse(await readFile(join(root, (JSON.parse(pointer) as { checkpoint: string }).checkpoint, 'state.json'), 'utf8')) as { state: CheckpointState };
-  const { graph, options } = state.state;
-  return { graph: getGraph(graph).name, backend, quiet, options: { ...options, out: dir, resume: true } };
+  const state = await loadCheckpointState<CheckpointState>(join(dir, CHECKPOINT_DIR));
+  if (state === null) throw new Error(`nothing to resume in ${dir}: it has no ${CHECKPOINT_DIR}/latest.json (a run checkpoints after each finished epoch)`);
+  return { graph: getGraph(state.graph).name, backend, quiet, options: { ...state.options, out: dir, resume: true } };
 }
 
 export async function parseCommandLine(argv: string[]): Promise<Command | 'help'> {

@@ -1,3 +1,4 @@
+import { dirname } from 'node:path';
 import { RunInterrupted } from '../graphs/experiment.js';
 
 /** Exit codes of a run stopped by a signal, as shells report them (128 + signal number). */
@@ -24,7 +25,7 @@ export function stopOnSignals(say: (line: string) => void, beforeSaying: () => v
 export function fail(error: unknown): void {
   console.error(`rxcnn: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`);
   if (error instanceof RunInterrupted) {
-    console.error(`resume with: npm run graph -- --resume ${JSON.stringify(error.partialReport.replace(/\/partial-report\.json$/, ''))}`);
+    console.error(`resume with: npm run graph -- --resume ${JSON.stringify(dirname(error.partialReport))}`);
     // work abandoned mid-flight (a feature pass, a decode) must not keep the process alive
     process.exit(SIGNAL_EXIT[error.reason] ?? 1);
   }

@@ -181,6 +181,7 @@ export function experiment(graph: GraphDefinition, given: Partial<ExperimentOpti
         const keys = await Promise.all(all.map((s) => limit(() => FeatureCache.contentKey(s.path).catch(() => null))));
         const keyOf = new Map(all.map((s, i) => [s.path, keys[i]] as const));
         const tables: Array<Map<string, Float32Array>> = [];
+        let pool: ParallelModel | undefined;
         for (const view of views) {
           const table = new Map<string, Float32Array>();
           const entry = (path: string) => (keyOf.get(path) ? `${keyOf.get(path)}${view === 'mirror' ? '-mirror' : ''}` : null);
@@ -196,10 +197,12 @@ export function experiment(graph: GraphDefinition, given: Partial<ExperimentOpti
             ),
           );
           misses.sort((a, b) => a.label - b.label || (a.path < b.path ? -1 : 1));
-          const parallel = misses.length > 0 && options.workers > 1 && tf.getBackend() === 'wasm';
-          // this thread computes a slice of each batch too: N threads = this one + N−1 workers
-          const pool = parallel ? await ParallelModel.create(model.backbone!, { workers: options.workers - 1, backend: 'wasm', mainThread: true }) : undefined;
-          if (pool) running.add(() => void pool.dispose());
+          if (misses.length > 0 && options.workers > 1 && tf.getBackend() === 'wasm' && !pool) {
+            // started once for every view; this thread computes a slice of each batch too: N threads = this one + N−1 workers
+            const started = await ParallelModel.create(model.backbone!, { workers: options.workers - 1, backend: 'wasm', mainThread: true });
+            pool = started;
+            running.add(() => void started.dispose());
+          }
           await drain(
             running,
             feed<FeatureBatch>(misses, 0, options.batch, view, (b) => b.pipe(measure(meter, 'embed', embed(model, pool), countImages))).pipe(
@@ -220,10 +223,10 @@ export function experiment(graph: GraphDefinition, given: Partial<ExperimentOpti
               }),
             ),
           );
-          await pool?.dispose();
           tables.push(table);
           if (running.closed) break;
         }
+        await pool?.dispose();
         return tables;
       };
       /** Computed once and replayed to every epoch; unsubscribed before it is done (an interrupted run), it stops. */

@@ -67,12 +67,24 @@ export async function saveCheckpoint<S>(root: string, epoch: number, state: S, t
   return dir;
 }
 
-/** The latest complete checkpoint under `root`, or null when there is none. */
-export async function loadCheckpoint<S>(root: string): Promise<{ dir: string; state: S; tensors: CheckpointTensors } | null> {
+/** The folder and JSON of the latest complete checkpoint under `root` (no tensors read), or null. */
+async function latest<S>(root: string): Promise<{ dir: string; stored: StoredState<S> } | null> {
   const pointer = await readFile(join(root, LATEST), 'utf8').catch((error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? null : Promise.reject(error)));
   if (pointer === null) return null;
   const dir = join(root, (JSON.parse(pointer) as { checkpoint: string }).checkpoint);
-  const stored = JSON.parse(await readFile(join(dir, STATE), 'utf8')) as StoredState<S>;
+  return { dir, stored: JSON.parse(await readFile(join(dir, STATE), 'utf8')) as StoredState<S> };
+}
+
+/** The state of the latest complete checkpoint under `root`, or null when there is none. */
+export async function loadCheckpointState<S>(root: string): Promise<S | null> {
+  return (await latest<S>(root))?.stored.state ?? null;
+}
+
+/** The latest complete checkpoint under `root`, or null when there is none. */
+export async function loadCheckpoint<S>(root: string): Promise<{ dir: string; state: S; tensors: CheckpointTensors } | null> {
+  const found = await latest<S>(root);
+  if (found === null) return null;
+  const { dir, stored } = found;
   const buffer = await readFile(join(dir, TENSORS));
   if (buffer.byteLength !== stored.bytes) throw new Error(`checkpoint ${dir} is damaged: ${TENSORS} has ${buffer.byteLength} bytes, expected ${stored.bytes}`);
   const map = tf.io.decodeWeights(buffer.buffer.slice(buffer.byteOffset, buffer.byteOffset + buffer.byteLength) as ArrayBuffer, stored.specs);
