@@ -70,15 +70,20 @@ export interface BackendRow {
 const convFlops = (s: Sizes['conv']) => 2 * s.x[0] * s.x[1] * s.x[2] * s.filter[0] * s.filter[1] * s.filter[2] * s.filter[3];
 const depthwiseFlops = (s: Sizes['depthwise']) => 2 * s.x[0] * s.x[1] * s.x[2] * s.filter[0] * s.filter[1] * s.filter[2] * s.filter[3];
 
+const WARMUP_CALLS = 3;
+
 interface Timing {
   seconds: number;
   /** Process CPU seconds (all threads, workers included) per wall second: how many cores it got. */
   busyCores: number;
 }
 
-/** Seconds per call of each case, timed in one tinybench run, and the cores each kept busy. */
+/**
+ * Median seconds per call of each case, timed in one tinybench run, and the cores each kept busy.
+ * Three warm-up calls: a worker's first batches grow its WebAssembly memory and compile its code.
+ */
 async function timeCases(cases: Array<[string, () => unknown]>, iterations: number): Promise<Timing[]> {
-  const bench = new Bench({ time: 0, iterations, warmupIterations: 1, warmupTime: 0 });
+  const bench = new Bench({ time: 0, iterations, warmupIterations: WARMUP_CALLS, warmupTime: 0 });
   const usage = cases.map(() => ({ cpu: 0, wall: 0 }));
   cases.forEach(([name, run], i) =>
     bench.add(name, async () => {
@@ -93,7 +98,7 @@ async function timeCases(cases: Array<[string, () => unknown]>, iterations: numb
   return bench.tasks.map((task, i) => {
     const result = task.result;
     if (result.state !== 'completed') throw new Error(`bench case '${task.name}' ended ${result.state}${'error' in result ? `: ${String(result.error)}` : ''}`);
-    return { seconds: result.period / 1000, busyCores: usage[i]!.cpu / usage[i]!.wall };
+    return { seconds: result.latency.p50 / 1000, busyCores: usage[i]!.cpu / usage[i]!.wall };
   });
 }
 
@@ -210,7 +215,7 @@ export function formatBackendTable(rows: BackendRow[]): string {
 
 export async function main(argv: string[]): Promise<BackendRow[]> {
   const { values } = parseArgs({ args: argv, options: { quick: { type: 'boolean' }, iterations: { type: 'string' }, workers: { type: 'string' } }, allowPositionals: true });
-  const iterations = Number(values.iterations ?? (values.quick ? 1 : 6));
+  const iterations = Number(values.iterations ?? (values.quick ? 1 : 10));
   const workers = Number(values.workers ?? availableParallelism());
   if (!Number.isInteger(iterations) || iterations < 1) throw new Error(`--iterations takes a positive integer, got ${values.iterations}`);
   if (!Number.isInteger(workers) || workers < 2) throw new Error(`--workers takes an integer ≥ 2, got ${values.workers}`);

@@ -1,9 +1,13 @@
+import { availableParallelism } from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 import sharp from 'sharp';
 import { from, lastValueFrom, toArray, type Observable } from 'rxjs';
 import { Bench } from 'tinybench';
 import type { ImageBatch, Sample } from '../src/core/types.js';
+import { ParallelModel } from '../src/backends/parallel.js';
+import { disposeModel } from '../src/models/classifier.js';
 import { createModel, disposeClassifier } from '../src/models/index.js';
+import { asLayersModel } from '../src/models/persistence.js';
 import { batch } from '../src/operators/batch.js';
 import { decode } from '../src/operators/decode.js';
 import { predict } from '../src/operators/predict.js';
@@ -11,10 +15,14 @@ import { prefetch } from '../src/operators/prefetch.js';
 import { threadCpuSince, threadSnapshot, type ThreadCpu } from './cpu.js';
 import { fixed, formatTable, times } from './table.js';
 
-/** How the decode side is set up: images decoded at once, and libvips threads per image. */
+/**
+ * How the pipeline is set up: images decoded at once, libvips threads per image, and where the
+ * model computes (0: the main thread; N: N worker threads, the main thread only feeds them).
+ */
 export interface DecodeSetup {
   concurrency: number;
   sharpThreads: number;
+  workers: number;
 }
 
 export interface OverlapRow extends DecodeSetup {
@@ -23,6 +31,7 @@ export interface OverlapRow extends DecodeSetup {
   endToEnd: number;
   /** endToEnd / min(decodeOnly, modelOnly); the target is ≥ 0.9. */
   ratio: number;
+
   /** Cores each thread pool kept busy during the end-to-end case (null off Linux). */
   endToEndCores: ThreadCpu | null;
   decodeOnlyCores: ThreadCpu | null;
@@ -37,7 +46,9 @@ export interface OverlapReport {
   /** libuv's pool size: fixed at start-up by UV_THREADPOOL_SIZE (4 unless set). */
   uvThreadpoolSize: number;
   sharpDefaultThreads: number;
-  modelOnlyCores: ThreadCpu | null;
+  /** Cores the model alone kept busy, by where it computed (workers: 0, 1, …). */
+  modelOnlyCores: Record<number, ThreadCpu | null>;
+  cores: number;
   rows: OverlapRow[];
   /** The setup with the highest end-to-end rate. */
   best: DecodeSetup;
@@ -56,9 +67,14 @@ export interface OverlapOptions {
   iterations: number;
 }
 
+interface CaseTotals {
+  cpu: ThreadCpu | null;
+  wall: number;
+}
+
 /** Runs `fn` as one tinybench case and adds up the CPU each thread pool spent in it. */
-function timedCase(bench: Bench, name: string, fn: () => Promise<unknown>): { cpu: ThreadCpu | null; wall: number } {
-  const totals = { cpu: threadSnapshot() ? { main: 0, libvips: 0, other: 0 } : null, wall: 0 } as { cpu: ThreadCpu | null; wall: number };
+function timedCase(bench: Bench, name: string, fn: () => Promise<unknown>): CaseTotals {
+  const totals: CaseTotals = { cpu: threadSnapshot() ? { main: 0, libvips: 0, other: 0 } : null, wall: 0 };
   bench.add(name, async () => {
     const start = threadSnapshot();
     const t0 = performance.now();
@@ -70,19 +86,23 @@ function timedCase(bench: Bench, name: string, fn: () => Promise<unknown>): { cp
   return totals;
 }
 
-const perWallSecond = (totals: { cpu: ThreadCpu | null; wall: number }): ThreadCpu | null =>
+const perWallSecond = (totals: CaseTotals): ThreadCpu | null =>
   totals.cpu && totals.wall > 0 ? { main: totals.cpu.main / totals.wall, libvips: totals.cpu.libvips / totals.wall, other: totals.cpu.other / totals.wall } : null;
 
 /**
  * Whether prefetching hides the slower stage: end-to-end images/s of the graph's inference pass
  * (prefetch → decode → batch → predict) against decode alone and the model alone on pre-decoded
- * batches, for each decode setup, all in one tinybench run.
+ * batches, for each setup, all in one tinybench run.
  */
 export async function benchOverlap(options: OverlapOptions): Promise<OverlapReport> {
   const { samples, size } = options;
   const sharpDefaultThreads = sharp.concurrency();
+  const cores = availableParallelism();
   const model = await createModel(options.model.name, { classes: 1000, weights: 'none', inputSize: size, ...(options.model.alpha === undefined ? {} : { alpha: options.model.alpha }) });
+  const whole = asLayersModel(model);
+  const pools = new Map<number, ParallelModel | undefined>();
   try {
+    for (const workers of new Set(options.setups.map((s) => s.workers))) pools.set(workers, workers > 0 ? await ParallelModel.create(whole, { workers }) : undefined);
     const decoded = await lastValueFrom(from(samples).pipe(decode({ size }), batch(options.batch), toArray()));
     const images = decoded.reduce((n, b) => n + b.y.length, 0);
     if (images !== samples.length) throw new Error(`overlap bench: ${samples.length - images} of ${samples.length} images could not be decoded`);
@@ -98,15 +118,16 @@ export async function benchOverlap(options: OverlapOptions): Promise<OverlapRepo
         ),
       );
     };
+    const where = (workers: number) => (workers === 0 ? 'main thread' : `${workers} worker${workers > 1 ? 's' : ''}`);
 
     const bench = new Bench({ time: 0, iterations: options.iterations, warmupIterations: 1, warmupTime: 0 });
-    const modelOnly = timedCase(bench, 'model only', () => lastValueFrom(from(decoded).pipe(predict(model), toArray())));
+    const modelOnly = new Map([...pools].map(([workers, pool]) => [workers, timedCase(bench, `model only, ${where(workers)}`, () => lastValueFrom(from(decoded).pipe(predict(model, pool), toArray())))]));
     const perSetup = options.setups.map((setup) => {
-      const label = `c=${setup.concurrency} sharp=${setup.sharpThreads}`;
+      const label = `c=${setup.concurrency} sharp=${setup.sharpThreads} ${where(setup.workers)}`;
       return {
         setup,
         decodeOnly: timedCase(bench, `decode only ${label}`, () => pass(setup, (batches) => batches)),
-        endToEnd: timedCase(bench, `end-to-end ${label}`, () => pass(setup, (batches) => batches.pipe(predict(model)))),
+        endToEnd: timedCase(bench, `end-to-end ${label}`, () => pass(setup, (batches) => batches.pipe(predict(model, pools.get(setup.workers))))),
         label,
       };
     });
@@ -120,9 +141,9 @@ export async function benchOverlap(options: OverlapOptions): Promise<OverlapRepo
       if (result.state !== 'completed') throw new Error(`bench case '${name}' ended ${result.state}${'error' in result ? `: ${String(result.error)}` : ''}`);
       return (images * 1000) / result.period;
     };
-    const modelRate = rate('model only');
     const rows: OverlapRow[] = perSetup.map(({ setup, decodeOnly, endToEnd, label }) => {
       const decodeRate = rate(`decode only ${label}`);
+      const modelRate = rate(`model only, ${where(setup.workers)}`);
       const e2e = rate(`end-to-end ${label}`);
       return { ...setup, decodeOnly: decodeRate, modelOnly: modelRate, endToEnd: e2e, ratio: e2e / Math.min(decodeRate, modelRate), endToEndCores: perWallSecond(endToEnd), decodeOnlyCores: perWallSecond(decodeOnly) };
     });
@@ -135,35 +156,38 @@ export async function benchOverlap(options: OverlapOptions): Promise<OverlapRepo
       prefetchBatches: options.prefetchBatches,
       uvThreadpoolSize: Number(process.env.UV_THREADPOOL_SIZE) || 4,
       sharpDefaultThreads,
-      modelOnlyCores: perWallSecond(modelOnly),
+      modelOnlyCores: Object.fromEntries([...modelOnly].map(([workers, totals]) => [workers, perWallSecond(totals)])),
+      cores,
       rows,
-      best: { concurrency: best.concurrency, sharpThreads: best.sharpThreads },
+      best: { concurrency: best.concurrency, sharpThreads: best.sharpThreads, workers: best.workers },
     };
   } finally {
+    await Promise.all([...pools.values()].map((pool) => pool?.dispose()));
+    disposeModel(whole);
     disposeClassifier(model);
   }
 }
 
-const cores = (c: ThreadCpu | null) => (c ? `${c.main.toFixed(2)} / ${c.libvips.toFixed(2)} / ${c.other.toFixed(2)}` : 'n/a');
+const coreShares = (c: ThreadCpu | null) => (c ? `${c.main.toFixed(2)} / ${c.libvips.toFixed(2)} / ${c.other.toFixed(2)}` : 'n/a');
 
 export function formatOverlapTable(report: OverlapReport): string {
+  const where = (workers: number) => (workers === 0 ? 'main' : `${workers} worker${workers > 1 ? 's' : ''}`);
   const table = formatTable(
-    ['decode setup', 'decode only img/s', 'model only img/s', 'end-to-end img/s', 'e2e / min', 'target ≥ 0.9×', 'cores e2e main/vips/other', 'cores decode-only'],
+    ['setup: decode c, sharp threads, model on', 'decode only img/s', 'model only img/s', 'end-to-end img/s', 'e2e / min', 'target ≥ 0.9×', 'cores e2e main/vips/other'],
     report.rows.map((r) => [
-      `concurrency ${r.concurrency}, sharp ${r.sharpThreads} thr`,
+      `c=${r.concurrency}, sharp ${r.sharpThreads}, ${where(r.workers)}`,
       fixed(r.decodeOnly),
       fixed(r.modelOnly),
       fixed(r.endToEnd),
       times(r.ratio),
       r.ratio >= 0.9 ? 'met' : 'MISSED',
-      cores(r.endToEndCores),
-      cores(r.decodeOnlyCores),
+      coreShares(r.endToEndCores),
     ]),
   );
   return [
-    `${report.model} on ${report.backend}, ${report.images} images, batch ${report.batch}, prefetch ${report.prefetchBatches} batches; libuv pool ${report.uvThreadpoolSize} threads, sharp.concurrency() default ${report.sharpDefaultThreads}`,
+    `${report.model} on ${report.backend}, ${report.images} images, batch ${report.batch}, prefetch ${report.prefetchBatches} batches; ${report.cores} cores; libuv pool ${report.uvThreadpoolSize} threads, sharp.concurrency() default ${report.sharpDefaultThreads}`,
     table,
-    `model only: cores main/vips/other ${cores(report.modelOnlyCores)}`,
-    `fastest end-to-end: decode concurrency ${report.best.concurrency}, sharp ${report.best.sharpThreads} thread(s) per image`,
+    `model only, cores main/vips/other (worker threads count as other): ${Object.entries(report.modelOnlyCores).map(([workers, c]) => `${where(Number(workers))} ${coreShares(c)}`).join('; ')}`,
+    `fastest end-to-end: decode concurrency ${report.best.concurrency}, sharp ${report.best.sharpThreads} thread(s) per image, model on ${where(report.best.workers)}`,
   ].join('\n');
 }

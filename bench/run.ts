@@ -126,12 +126,14 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<void
   if (only.includes('overlap')) {
     const images = await benchImages(quick ? 8 : 160);
     const setups = quick
-      ? [{ concurrency: 2, sharpThreads: 1 }]
+      ? [{ concurrency: 2, sharpThreads: 1, workers: 1 }]
       : [
           // Past the libuv pool's 4 threads, extra concurrency queues decodes in libuv, where they run
-          // while the main thread is busy computing (it cannot start new ones then).
-          ...[1, 4, 32, 128].map((concurrency) => ({ concurrency, sharpThreads: 1 })),
-          ...[4, 32].map((concurrency) => ({ concurrency, sharpThreads: 2 })),
+          // while the main thread is busy computing (it cannot start new ones then). With the model
+          // on worker threads the main thread stays free to start them.
+          ...[4, 32].map((concurrency) => ({ concurrency, sharpThreads: 1, workers: 0 })),
+          { concurrency: 32, sharpThreads: 2, workers: 0 },
+          ...[4, 32].flatMap((concurrency) => [1, 2].map((workers) => ({ concurrency, sharpThreads: 1, workers }))),
         ];
     const report = await benchOverlap({ samples: images.samples, size: quick ? 32 : 224, batch: quick ? 4 : 32, prefetchBatches: 4, setups, model: { name: 'mobilenetv2', alpha: 0.5 }, iterations: quick ? 1 : 2 });
     results.overlap = { source: images.source, ...report };

@@ -87,6 +87,8 @@ export interface Report {
     imagesPerSecond: number;
     /** Seconds for one inference pass over every image of the dataset (train and test) at `batch`. */
     fullPassSeconds: number;
+    /** Worker threads that computed it (0: the main thread). */
+    workers: number;
   };
   /** Parameters, and the trained model's size on disk (`model/`: model.json + weights.bin). */
   size: { params: number; bytes: number };
@@ -106,7 +108,7 @@ export interface ReportInput {
   /** Bytes of the saved trained model. */
   savedBytes: number;
   /** The final inference pass: metrics of the test images, of all images, and its wall time. */
-  pass: { test: Metrics; all: Metrics; seconds: number };
+  pass: { test: Metrics; all: Metrics; seconds: number; workers: number };
   skipped: Skip[];
   operators: Record<string, OperatorStats>;
   options: ExperimentOptions;
@@ -148,7 +150,7 @@ export function assembleReport({ graph, model, data, history, training, savedByt
     },
     history,
     training,
-    speed: { batch: speedBatch, images: pass.all.count, imagesPerSecond: pass.all.count / pass.seconds, fullPassSeconds: pass.seconds },
+    speed: { batch: speedBatch, images: pass.all.count, imagesPerSecond: pass.all.count / pass.seconds, fullPassSeconds: pass.seconds, workers: pass.workers },
     size: { params, bytes: savedBytes },
     features,
     operators,
@@ -187,7 +189,7 @@ export function renderMarkdown(report: Report): string {
     `| ${pct(m.top1)} | ${pct(m.top5)} | ${pct(m.meanPerClass)} | ${num(m.loss, 3)} | ${report.size.params.toLocaleString('en-US')} | ${num(report.size.bytes / 1e6)} | ${num(s.fullPassSeconds, 1)} | ${num(s.imagesPerSecond, 1)} |`,
     '',
     `The study's "average accuracy" (train and test images together, not a test figure): ${pct(m.studyAverage)}.`,
-    `Full pass: ${s.images} images at batch ${s.batch}, decode included.`,
+    `Full pass: ${s.images} images at batch ${s.batch}, decode included, computed ${s.workers > 0 ? `by ${s.workers} worker thread${s.workers > 1 ? 's' : ''}` : 'on the main thread'}.`,
     report.features.cached
       ? `Backbone features cached (${report.features.hits} reused, ${report.features.misses} computed); augmentation ${report.features.augmentation}.`
       : `Augmentation ${report.features.augmentation}.`,

@@ -62,7 +62,7 @@ export const EXPERIMENT_FLAG_USAGE = `  --data DIR          folder-per-class dat
   --patience N        stop when the validation loss has not improved for N epochs; restore the best epoch
   --val-split F       hold out F of each class's training images for validation (default 0, or 0.1 with --patience)
   --prefetch N        batches decoded ahead (default ${BASE_OPTIONS.prefetch})   --concurrency N images decoded at once (default ${BASE_OPTIONS.concurrency})
-  --workers N         threads computing frozen-backbone features on wasm: this one + N−1 workers (default ${BASE_OPTIONS.workers})`;
+  --workers N         worker threads computing inference on wasm (features, full pass); 0: this thread (default: cores up to 4, here ${BASE_OPTIONS.workers})`;
 
 type FlagSpec = { type: 'string' | 'boolean'; multiple?: boolean; short?: string };
 type FlagValue = string | boolean | string[] | undefined;
@@ -86,11 +86,13 @@ export interface ParsedFlags {
 }
 
 const isCount = (n: number) => Number.isInteger(n) && n > 0;
+const isWhole = (n: number) => Number.isInteger(n) && n >= 0;
+const expected = (check: (n: number) => boolean) => (check === isCount ? 'positive whole number' : check === isWhole ? 'whole number ≥ 0' : 'number');
 
 function number(flag: string, text: string | undefined, check: (n: number) => boolean = (n) => n > 0): number | undefined {
   if (text === undefined) return undefined;
   const value = Number(text);
-  if (!Number.isFinite(value) || !check(value)) throw new Error(`--${flag} expects a ${check === isCount ? 'positive whole number' : 'number'}, got '${text}'`);
+  if (!Number.isFinite(value) || !check(value)) throw new Error(`--${flag} expects a ${expected(check)}, got '${text}'`);
   return value;
 }
 
@@ -144,12 +146,12 @@ export function parseFlags(argv: string[], extra: Record<string, FlagSpec> = {})
   const schedule = text('lr-schedule');
   if (schedule !== undefined && !(LR_SCHEDULES as readonly string[]).includes(schedule)) throw new Error(`unknown learning-rate schedule '${schedule}'; valid: ${LR_SCHEDULES.join(', ')}`);
   set('lrSchedule', schedule as LrSchedule | undefined);
-  set('warmup', number('warmup', text('warmup'), (n) => Number.isInteger(n) && n >= 0));
+  set('warmup', number('warmup', text('warmup'), isWhole));
   set('patience', number('patience', text('patience'), isCount));
   set('valSplit', number('val-split', text('val-split'), (n) => n >= 0 && n < 1));
   set('prefetch', number('prefetch', text('prefetch'), isCount));
   set('concurrency', number('concurrency', text('concurrency'), isCount));
-  set('workers', number('workers', text('workers'), isCount));
+  set('workers', number('workers', text('workers'), isWhole));
   return {
     help: false,
     positionals: parsed.positionals,

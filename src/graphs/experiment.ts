@@ -89,6 +89,28 @@ export const MODEL_DIR = 'model';
 export const PARTIAL_REPORT = 'partial-report.json';
 
 const seconds = () => performance.now() / 1000;
+
+/** `body` given the pool once it has started (or none); the pool ends with the subscription, even one ended while it was starting. */
+function withPool<T>(starting: Promise<ParallelModel | undefined>, body: (pool: ParallelModel | undefined) => Observable<T>): Observable<T> {
+  return new Observable<T>((subscriber) => {
+    let ended = false;
+    let pool: ParallelModel | undefined;
+    const running = new Subscription();
+    starting.then(
+      (started) => {
+        pool = started;
+        if (ended) return void pool?.dispose();
+        running.add(body(pool).subscribe(subscriber));
+      },
+      (error: unknown) => subscriber.error(error),
+    );
+    return () => {
+      ended = true;
+      running.unsubscribe();
+      void pool?.dispose();
+    };
+  });
+}
 const countImages = (p: { y: Int32Array } | { labels: Int32Array }) => ('y' in p ? p.y : p.labels).length;
 
 /**
@@ -167,6 +189,9 @@ export function experiment(graph: GraphDefinition, given: Partial<ExperimentOpti
           return p;
         });
       };
+      /** Worker threads for inference on wasm (`options.workers` of them), or none: compute here. */
+      const inferencePool = (network: LayersModel): Promise<ParallelModel | undefined> =>
+        options.workers > 0 && tf.getBackend() === 'wasm' ? ParallelModel.create(network, { workers: options.workers, backend: 'wasm' }) : Promise.resolve(undefined);
       const summary = (epoch: number, phase: 'train' | 'evaluate', total: number) => (predictions: Observable<Predictions>) =>
         predictions.pipe(progressOf<Predictions>(phase, epoch, total), measure(meter, 'metrics', metrics(classes)), last(null, summarize(emptyTally(classes))));
 
@@ -197,11 +222,11 @@ export function experiment(graph: GraphDefinition, given: Partial<ExperimentOpti
             ),
           );
           misses.sort((a, b) => a.label - b.label || (a.path < b.path ? -1 : 1));
-          if (misses.length > 0 && options.workers > 1 && tf.getBackend() === 'wasm' && !pool) {
-            // started once for every view; this thread computes a slice of each batch too: N threads = this one + N−1 workers
-            const started = await ParallelModel.create(model.backbone!, { workers: options.workers - 1, backend: 'wasm', mainThread: true });
+          if (misses.length > 0 && !pool) {
+            // started once for every view
+            const started = await inferencePool(model.backbone!);
             pool = started;
-            running.add(() => void started.dispose());
+            if (started) running.add(() => void started.dispose());
           }
           await drain(
             running,
@@ -290,15 +315,17 @@ export function experiment(graph: GraphDefinition, given: Partial<ExperimentOpti
       };
 
       /** The study's speed figure: decode → backbone → head over every image (test first), timed. */
-      const fullPass = defer(() => {
-        const start = seconds();
-        const progress = progressOf<Predictions>('full pass', 0, data.test.length + data.train.length);
-        const pass = (samples: Sample[], seed: Tally) =>
-          feed<Predictions>(samples, 0, SPEED_BATCH, 'plain', (b) => b.pipe(measure(meter, 'predict', predict(model), countImages))).pipe(progress, reduce(addPredictions, seed));
-        return pass(data.test, emptyTally(classes)).pipe(
-          concatMap((test) => pass(data.train, test).pipe(map((all) => ({ test: summarize(test), all: summarize(all), seconds: seconds() - start })))),
-        );
-      });
+      const fullPass = (whole: LayersModel) =>
+        withPool(inferencePool(whole), (pool) => {
+          // timed once the workers are up, as a loaded model is timed
+          const start = seconds();
+          const progress = progressOf<Predictions>('full pass', 0, data.test.length + data.train.length);
+          const pass = (samples: Sample[], seed: Tally) =>
+            feed<Predictions>(samples, 0, SPEED_BATCH, 'plain', (b) => b.pipe(measure(meter, 'predict', predict(model, pool), countImages))).pipe(progress, reduce(addPredictions, seed));
+          return pass(data.test, emptyTally(classes)).pipe(
+            concatMap((test) => pass(data.train, test).pipe(map((all) => ({ test: summarize(test), all: summarize(all), seconds: seconds() - start, workers: pool?.size ?? 0 })))),
+          );
+        });
 
       const featureReport = (): FeatureReport =>
         cache
@@ -363,7 +390,7 @@ export function experiment(graph: GraphDefinition, given: Partial<ExperimentOpti
           return saveModel(whole, join(options.out, MODEL_DIR), { preprocessing: model.preprocessing, inputSize: model.inputSize, classNames: data.classes.map((c) => c.name) });
         }),
         concatMap((savedBytes) =>
-          fullPass.pipe(
+          fullPass(whole!).pipe(
             map((pass) =>
               assembleReport({
                 graph: graph.name,

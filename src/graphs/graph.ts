@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { Registry } from '../core/registry.js';
 import type { ResizeMode } from '../operators/decode.js';
 import type { LrSchedule } from '../training/schedule.js';
@@ -54,9 +55,11 @@ export interface ExperimentOptions {
    */
   valSplit: number;
   /**
-   * Threads computing a frozen backbone's features on the WebAssembly backend: this one and N−1
-   * worker threads, each with its own copy of the backbone and a slice of every batch (1: this
-   * thread alone).
+   * Worker threads computing inference on the WebAssembly backend (the frozen backbone's features,
+   * the full pass), each with its own copy of the model and a slice of every batch. This thread then
+   * only decodes and batches, so decoding overlaps the compute. 0: compute on this thread. Other
+   * backends compute on this thread (they have threads of their own). Default: the machine's
+   * cores, at most 4.
    */
   workers: number;
   /** Continue from the checkpoint in `out` instead of starting anew. */
@@ -92,7 +95,8 @@ export const BASE_OPTIONS: Omit<ExperimentOptions, 'data' | 'out'> = {
   lrSchedule: 'constant',
   warmup: 0,
   valSplit: 0,
-  workers: 1,
+  // each worker holds a copy of the model: VGG-19's is 0.57 GB
+  workers: Math.min(availableParallelism(), 4),
 };
 
 const graphs = new Registry<GraphDefinition>('graph');

@@ -34,7 +34,8 @@ export function embed(classifier: Classifier, pool?: ParallelModel): OperatorFun
   });
 }
 
-async function inPool(pool: ParallelModel, classifier: Classifier, batch: ImageBatch): Promise<tf.Tensor> {
+/** `pool.predict` of a batch's images, preprocessed for `classifier`. */
+export async function inPool(pool: ParallelModel, classifier: Classifier, batch: ImageBatch): Promise<tf.Tensor> {
   const x = normalize(batch, classifier.preprocessing);
   try {
     return await pool.predict(x);

@@ -1,8 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { concatMap, type OperatorFunction } from 'rxjs';
+import type { ParallelModel } from '../backends/parallel.js';
 import type { Batch, Predictions } from '../core/types.js';
 import type { Classifier } from '../models/classifier.js';
-import { backboneFeatures } from './embed.js';
+import { backboneFeatures, inPool } from './embed.js';
 import { yieldToEventLoop } from '../core/schedule.js';
 
 /** Cross-entropy of one row of probabilities, clipped as Keras does. */
@@ -10,14 +11,16 @@ export function crossEntropy(probs: Float32Array, row: number, classes: number, 
   return -Math.log(Math.max(probs[row * classes + label]!, 1e-7));
 }
 
-/** Class probabilities for every image of every batch, in inference mode; tensors disposed before emitting. */
-export function predict(classifier: Classifier): OperatorFunction<Batch, Predictions> {
+/**
+ * Class probabilities for every image of every batch, in inference mode; tensors disposed before
+ * emitting. With a `pool` (worker threads each holding the whole classifier, image to
+ * probabilities: `asLayersModel(classifier)`), image batches are computed there, split between
+ * the workers, and this thread stays free for the stages before.
+ */
+export function predict(classifier: Classifier, pool?: ParallelModel): OperatorFunction<Batch, Predictions> {
   return concatMap(async (batch) => {
     await yieldToEventLoop();
-    const probs = tf.tidy(() => {
-      const features = backboneFeatures(classifier, batch);
-      return tf.softmax(classifier.head.apply(features, { training: false }) as tf.Tensor);
-    });
+    const probs = pool && !('features' in batch) ? await inPool(pool, classifier, batch) : tf.tidy(() => tf.softmax(classifier.head.apply(backboneFeatures(classifier, batch), { training: false }) as tf.Tensor));
     try {
       const values = (await probs.data()) as Float32Array;
       let lossSum = 0;
