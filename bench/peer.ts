@@ -1,15 +1,19 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { from, lastValueFrom, toArray } from 'rxjs';
+import sharp from 'sharp';
 import { Bench } from 'tinybench';
+import { ParallelModel } from '../src/backends/parallel.js';
 import type { ImageBatch, Sample } from '../src/core/types.js';
+import { disposeModel } from '../src/models/classifier.js';
 import { createModel, disposeClassifier } from '../src/models/index.js';
+import { asLayersModel } from '../src/models/persistence.js';
 import { batch } from '../src/operators/batch.js';
-import { decode } from '../src/operators/decode.js';
+import { decode, decodeImage } from '../src/operators/decode.js';
 import { predict } from '../src/operators/predict.js';
 import { fixed, formatTable, times } from './table.js';
 
@@ -56,6 +60,13 @@ export interface TorchResult {
   blas: string;
   loader: { workers: number; batch: number; passes: TorchLoaderPass[] };
   model: TorchModelRun[];
+  profile: StageProfile | null;
+}
+
+/** One image at a time on one thread: CPU seconds per image to decode, and to decode and resize. */
+export interface StageProfile {
+  images: number;
+  cpuSecondsPerImage: { decode: number; decodeResize: number };
 }
 
 export interface PeerReport {
@@ -68,7 +79,29 @@ export interface PeerReport {
   backendThreads: number;
   torch: TorchResult;
   decode: Array<{ concurrency: number; imagesPerSecond: number; passes: number[] }>;
-  model: Array<{ width: number; imagesPerSecond: number; gflopsPerSecond: number }>;
+  /** rxcnn's MobileNetV2 on the main thread (threads 1) and on `threads` worker threads. */
+  model: Array<{ width: number; threads: number; imagesPerSecond: number; gflopsPerSecond: number }>;
+  profile: StageProfile;
+}
+
+const PROFILE_IMAGES = 300;
+
+/** sharp's side of the per-stage profile: bare decode to pixels, and the decode operator's whole per-image work. */
+async function profileSharp(samples: readonly Sample[], size: number): Promise<StageProfile> {
+  const files = await Promise.all(samples.slice(0, PROFILE_IMAGES).map((s) => readFile(s.path)));
+  const stages: Array<[keyof StageProfile['cpuSecondsPerImage'], (i: number) => Promise<unknown>]> = [
+    ['decode', (i) => sharp(files[i]).raw().toBuffer()],
+    ['decodeResize', (i) => decodeImage(samples[i]!, { size })],
+  ];
+  const perImage = { decode: 0, decodeResize: 0 };
+  for (const [name, stage] of stages) {
+    for (let i = 0; i < files.length; i++) await stage(i); // warm-up
+    const start = process.cpuUsage();
+    for (let i = 0; i < files.length; i++) await stage(i);
+    const used = process.cpuUsage(start);
+    perImage[name] = (used.user + used.system) / 1e6 / files.length;
+  }
+  return { images: files.length, cpuSecondsPerImage: perImage };
 }
 
 /**
@@ -152,22 +185,31 @@ export async function benchPeer(options: PeerOptions): Promise<PeerReport> {
     const torch = await runTorch(python, [
       '--files', list, '--size', String(size), '--resize', 'squash', '--workers', String(options.workers), '--threads', `${options.threads},1`,
       '--batch', String(options.batch), '--passes', String(options.passes), '--widths', options.widths.join(','), '--model-batches', String(options.modelBatches),
+      '--profile-images', String(PROFILE_IMAGES),
     ]);
+    const profile = await profileSharp(samples, size);
 
     const input: ImageBatch = (await lastValueFrom(from(samples.slice(0, options.batch)).pipe(decode({ size }), batch(options.batch), toArray())))[0]!;
     const modelRows: PeerReport['model'] = [];
     for (const width of options.widths) {
       const model = await createModel('mobilenetv2', { classes: 1000, alpha: width, weights: 'none', inputSize: size });
+      const whole = asLayersModel(model);
+      const pool = tf.getBackend() === 'wasm' ? await ParallelModel.create(whole, { workers: options.threads }) : undefined;
       try {
-        const bench = new Bench({ time: 0, iterations: options.modelBatches, warmupIterations: 2, warmupTime: 0 });
+        const bench = new Bench({ time: 0, iterations: options.modelBatches, warmupIterations: 3, warmupTime: 0 });
         bench.add('predict', () => lastValueFrom(from([input]).pipe(predict(model))));
+        if (pool) bench.add('predict on workers', () => lastValueFrom(from([input]).pipe(predict(model, pool))));
         await bench.run();
-        const result = bench.tasks[0]!.result;
-        if (result.state !== 'completed') throw new Error(`rxcnn MobileNetV2 ${width} ended ${result.state}`);
-        const imagesPerSecond = (input.y.length * 1000) / result.period;
         const flops = torch.model.find((m) => m.width === width)?.flopsPerImage ?? Number.NaN;
-        modelRows.push({ width, imagesPerSecond, gflopsPerSecond: (imagesPerSecond * flops) / 1e9 });
+        for (const task of bench.tasks) {
+          const result = task.result;
+          if (result.state !== 'completed') throw new Error(`rxcnn MobileNetV2 ${width} (${task.name}) ended ${result.state}`);
+          const imagesPerSecond = (input.y.length * 1000) / result.latency.p50;
+          modelRows.push({ width, threads: task.name === 'predict' ? 1 : options.threads, imagesPerSecond, gflopsPerSecond: (imagesPerSecond * flops) / 1e9 });
+        }
       } finally {
+        await pool?.dispose();
+        disposeModel(whole);
         disposeClassifier(model);
       }
     }
@@ -182,6 +224,7 @@ export async function benchPeer(options: PeerOptions): Promise<PeerReport> {
       torch,
       decode: decodeRows,
       model: modelRows,
+      profile,
     };
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -204,16 +247,24 @@ export function formatPeerReport(report: PeerReport): string {
       const torchRuns = t.model.filter((r) => r.width === m.width);
       const flops = torchRuns[0]?.flopsPerImage ?? Number.NaN;
       return [
-        [`rxcnn ${m.width} (${report.backend})`, String(report.backendThreads), fixed(m.imagesPerSecond), fixed(flops / 1e9, 3), fixed(m.gflopsPerSecond), `${fixed((100 * m.gflopsPerSecond) / MACHINE_PEAK_GFLOPS)}%`, '1.00×'],
+        [`rxcnn ${m.width} (${report.backend}${m.threads > 1 ? ', workers' : ''})`, String(m.threads), fixed(m.imagesPerSecond), fixed(flops / 1e9, 3), fixed(m.gflopsPerSecond), `${fixed((100 * m.gflopsPerSecond) / MACHINE_PEAK_GFLOPS)}%`, '1.00×'],
         ...torchRuns.map((r) => [`torchvision ${r.width}`, String(r.threads), fixed(r.imagesPerSecond), fixed(r.flopsPerImage / 1e9, 3), fixed(r.gflopsPerSecond), `${fixed((100 * r.gflopsPerSecond) / MACHINE_PEAK_GFLOPS)}%`, times(m.imagesPerSecond / r.imagesPerSecond)]),
       ];
     }),
+  );
+  const ms = (seconds: number) => `${fixed(seconds * 1000, 2)} ms`;
+  const stageRows = (name: string, p: StageProfile | null) =>
+    p ? [[name, ms(p.cpuSecondsPerImage.decode), ms(p.cpuSecondsPerImage.decodeResize - p.cpuSecondsPerImage.decode), ms(p.cpuSecondsPerImage.decodeResize), fixed(1 / p.cpuSecondsPerImage.decodeResize, 0)]] : [];
+  const profileTable = formatTable(
+    [`one image at a time, CPU per image (${report.profile.images} images)`, 'decode', 'resize etc.', 'decode + resize', 'img/s per core'],
+    [...stageRows('rxcnn: sharp (lanczos3, EXIF, sRGB)', report.profile), ...stageRows('PIL (Lanczos, EXIF, RGB)', t.profile)],
   );
   return [
     `${report.source}; ${report.size}×${report.size} squash resize, batch ${report.batch}, warm-up pass excluded`,
     `torch ${t.torch} (BLAS: ${t.blas}), torchvision ${t.torchvision}, Pillow ${t.pillow}, Python ${t.python}; MobileNetV2 with random weights on both sides (speed does not depend on them)`,
     decodeTable,
+    profileTable,
     modelTable,
-    `peak: ≈${MACHINE_PEAK_GFLOPS} GFLOP/s FP32 (2 cores, AVX2 FMA); rxcnn's ${report.backend} backend uses ${report.backendThreads} thread(s), torch ${t.model.map((m) => m.threads).filter((v, i, a) => a.indexOf(v) === i).join(' and ')}`,
+    `peak: ≈${MACHINE_PEAK_GFLOPS} GFLOP/s FP32 (2 cores, AVX2 FMA); rxcnn's ${report.backend} backend runs ${report.backendThreads} thread(s) per instance (the worker rows: one instance per worker thread), torch ${t.model.map((m) => m.threads).filter((v, i, a) => a.indexOf(v) === i).join(' and ')} intra-op threads`,
   ].join('\n');
 }

@@ -8,6 +8,7 @@ on the reference BLAS, about 5× slower, so the output names the BLAS in use). M
 depend on the weights).
 """
 import argparse
+import io
 import json
 import os
 import platform
@@ -110,6 +111,30 @@ def time_model(width, threads, args):
     }
 
 
+def profile_pil(paths, size, count):
+    """One image at a time in this process: CPU seconds per image to decode, and to decode + resize."""
+    files = [open(path, "rb").read() for path in paths[:count]]
+
+    def decode(data):
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+
+    def decode_resize(data):
+        with Image.open(io.BytesIO(data)) as image:
+            rgb = ImageOps.exif_transpose(image).convert("RGB")
+        rgb.resize((size, size), Image.LANCZOS)
+
+    stages = {}
+    for name, stage in (("decode", decode), ("decodeResize", decode_resize)):
+        for data in files:  # warm-up
+            stage(data)
+        start = time.process_time()
+        for data in files:
+            stage(data)
+        stages[name] = (time.process_time() - start) / len(files)
+    return {"images": len(files), "cpuSecondsPerImage": stages}
+
+
 def blas_library():
     """The BLAS shared library torch loaded (Linux), else 'unknown'."""
     try:
@@ -134,6 +159,7 @@ def main():
     parser.add_argument("--warmup-batches", type=int, default=2)
     parser.add_argument("--model-batches", type=int, default=8)
     parser.add_argument("--skip", choices=["none", "loader", "model"], default="none")
+    parser.add_argument("--profile-images", type=int, default=300, help="images for the one-at-a-time per-stage CPU profile (0: none)")
     args = parser.parse_args()
 
     if os.path.isdir(args.files):
@@ -154,6 +180,7 @@ def main():
         "resize": args.resize,
         "loader": {"workers": args.workers, "batch": args.batch, "passes": []},
         "model": [],
+        "profile": profile_pil(paths, args.size, args.profile_images) if args.profile_images > 0 else None,
     }
     if args.skip != "loader":
         result["loader"]["passes"] = [time_loader(paths, args, name) for name in args.interpolations.split(",")]
