@@ -90,6 +90,8 @@ export const PARTIAL_REPORT = 'partial-report.json';
 
 const seconds = () => performance.now() / 1000;
 
+const countImages = (p: { y: Int32Array } | { labels: Int32Array }) => ('y' in p ? p.y : p.labels).length;
+
 /** `body` given the pool once it has started (or none); the pool ends with the subscription, even one ended while it was starting. */
 function withPool<T>(starting: Promise<ParallelModel | undefined>, body: (pool: ParallelModel | undefined) => Observable<T>): Observable<T> {
   return new Observable<T>((subscriber) => {
@@ -111,7 +113,6 @@ function withPool<T>(starting: Promise<ParallelModel | undefined>, body: (pool: 
     };
   });
 }
-const countImages = (p: { y: Int32Array } | { labels: Int32Array }) => ('y' in p ? p.y : p.labels).length;
 
 /**
  * Feature batches of `samples` (those that have features), in the given order. Each view (the
