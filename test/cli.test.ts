@@ -96,7 +96,7 @@ describe('npm run graph', () => {
     expect(unknownFlag.stderr).toMatch(/^rxcnn: unknown or malformed flag --epoch; valid flags: .*--epochs.*\n$/);
     await expect(parseCommandLine(['mobilenetv2', '--backend', 'tpu'])).rejects.toThrow(/^unknown backend 'tpu'; valid: auto, gpu, tensorflow, wasm, cpu$/);
     await expect(parseCommandLine(['mobilenetv2', '--epochs', 'x'])).rejects.toThrow(/^--epochs expects a positive whole number, got 'x'$/);
-    await expect(parseCommandLine(['mobilenetv2', '--workers', '-1'])).rejects.toThrow(/^--workers expects a whole number ≥ 0, got '-1'$/);
+    await expect(parseCommandLine(['mobilenetv2', '--workers=-1'])).rejects.toThrow(/^--workers expects a whole number ≥ 0, got '-1'$/);
     expect(await parseCommandLine(['mobilenetv2', '--workers', '0'])).toMatchObject({ options: { workers: 0 } });
     await expect(parseCommandLine(['mobilenetv2', '--lr-schedule', 'exponential'])).rejects.toThrow(/^unknown learning-rate schedule 'exponential'; valid: constant, cosine, step$/);
     await expect(parseCommandLine(['--resume', 'runs/x', '--epochs', '3'])).rejects.toThrow(/^--resume continues a run with its own graph and options; drop --epochs$/);
