@@ -74,7 +74,7 @@ async function main(argv: string[]): Promise<number> {
   const t = report.training;
   if (t.stoppedEarly) say(`early stopping: no better validation loss for ${t.patience} epochs; restored epoch ${t.bestEpoch}`);
   const m = report.metrics;
-  say(`test: top-1 ${pct(m.top1)}, top-5 ${pct(m.top5)}, mean per-class ${pct(m.meanPerClass)} | full pass ${report.speed.fullPassSeconds.toFixed(1)} s (${report.speed.imagesPerSecond.toFixed(1)} images/s)`);
+  say(`test: top-1 ${pct(m.top1)}, top-5 ${pct(m.top5)}, mean per-class ${pct(m.meanPerClass)} | full pass ${report.speed.fullPassSeconds.toFixed(1)} s (${report.speed.imagesPerSecond.toFixed(1)} images/s, ${report.speed.workers > 0 ? `${report.speed.workers} inference workers` : 'main thread'})`);
   console.log(`report: ${options.out}/report.md`);
   return 0;
 }
