@@ -41,7 +41,12 @@ describe('split', () => {
     expect(s.test.filter((x) => x.label === 0)).toHaveLength(5);
     expect(s.test.filter((x) => x.label === 1)).toHaveLength(1);
     expect(s.shortClasses).toEqual([{ id: 'c2', images: 30 }]);
-    expect(s.train.some((x) => x.label === 2) || s.test.some((x) => x.label === 2)).toBe(false);
+    // the class left out has no output: two classes remain, labels 0 and 1
+    expect(s.classes.map((c) => [c.id, c.index])).toEqual([['c0', 0], ['c1', 1]]);
+    expect(new Set([...s.train, ...s.test].map((x) => x.label))).toEqual(new Set([0, 1]));
+    const middle = await run(dataset([40, 20, 40]), 'per-class:30', 1);
+    expect(middle.classes.map((c) => [c.id, c.index])).toEqual([['c0', 0], ['c2', 1]]);
+    expect([...middle.train, ...middle.test].every((x) => x.path.includes(`/${middle.classes[x.label]!.id}/`))).toBe(true);
     const all = await run(dataset([50]), 'per-class:30', 1);
     expect(all.test).toHaveLength(20);
   });

@@ -71,12 +71,17 @@ function stratified(dataset: Dataset, protocol: Protocol & { kind: 'ratio' | 'pe
     train.push(...order.slice(0, protocol.train));
     test.push(...order.slice(protocol.train, protocol.train + protocol.test));
   });
+  // A class left out has no output: the model gets one per class it trains on, labels renumbered.
+  const left = new Set(shortClasses.map((c) => c.id));
+  const classes = dataset.classes.filter((c) => !left.has(c.id)).map((c, index) => ({ ...c, index }));
+  const labelOf = new Map(dataset.classes.map((c) => [c.index, classes.findIndex((k) => k.id === c.id)]));
+  const relabel = (sample: Sample): Sample => ({ ...sample, label: labelOf.get(sample.label)! });
   return {
     protocol: formatProtocol(protocol),
     seed,
-    classes: dataset.classes,
-    train,
-    test,
+    classes,
+    train: left.size > 0 ? train.map(relabel) : train,
+    test: left.size > 0 ? test.map(relabel) : test,
     skipped,
     roots: { train: dataset.root, test: dataset.root },
     shortClasses,
