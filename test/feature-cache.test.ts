@@ -18,6 +18,7 @@ describe('FeatureCache', () => {
     await cache.set(key, features);
     expect(await cache.get(key, 1280)).toEqual(features);
     expect(await cache.get(key, 1000)).toBeNull();
+    expect(await new FeatureCache(cache.dir).get(key, 1280)).toEqual(features); // the same folder, opened by path
 
     const file = join(cache.dir, `${key}.f32`);
     const bytes = await readFile(file);

@@ -14,9 +14,12 @@ export class FeatureCache {
   misses = 0;
   corrupt = 0;
 
-  constructor(root: string, identity: Record<string, unknown>) {
-    const key = createHash('sha256').update(JSON.stringify(identity)).digest('hex').slice(0, 24);
-    this.dir = join(root, key);
+  /** The cache under `root` for features determined by `identity`. */
+  constructor(root: string, identity: Record<string, unknown>);
+  /** The cache in the folder `dir` as it is, whatever identity named it (to inspect what a run wrote). */
+  constructor(dir: string);
+  constructor(root: string, identity?: Record<string, unknown>) {
+    this.dir = identity ? join(root, createHash('sha256').update(JSON.stringify(identity)).digest('hex').slice(0, 24)) : root;
   }
 
   /** The content hash that names an image's entry. */
