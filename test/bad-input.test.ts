@@ -188,6 +188,7 @@ describe('bad input', () => {
     expect(missing.code).toBe(1);
     expect(missing.stderr.split('\n').filter((l) => l.startsWith('rxcnn: '))).toEqual([`rxcnn: dataset folder not found: ${join(dir, 'nope')}`]);
     expect(missing.stderr).not.toMatch(/ at /);
+    expect(missing.stderr).not.toMatch(/^backend:/m); // checked before the backend starts
     expect(file.code).toBe(1);
     expect(file.stderr.split('\n').filter((l) => l.startsWith('rxcnn: '))).toEqual([`rxcnn: dataset path is not a folder: ${join(dir, 'file.txt')}`]);
   }, CHILD_PROCESS_TIMEOUT);

@@ -4,6 +4,7 @@ import { lastValueFrom } from 'rxjs';
 import { useBackend, type BackendChoice } from '../backend.js';
 import { CHECKPOINT_DIR, type CheckpointState } from '../graphs/experiment.js';
 import { experiment, getGraph, listGraphs, type ExperimentOptions } from '../graphs/index.js';
+import { assertDatasetFolder } from '../operators/discover.js';
 import { loadCheckpointState } from '../training/checkpoint.js';
 import { EXPERIMENT_FLAG_USAGE, parseFlags } from './flags.js';
 import { progressReporter } from './progress.js';
@@ -54,6 +55,8 @@ async function main(argv: string[]): Promise<number> {
   }
   const { graph, backend, quiet, options } = command;
   const say = (line: string) => quiet || console.error(line);
+  // before the backend starts: a mistyped path should fail at once
+  for (const root of [options.data, options.testData]) if (root !== undefined) await assertDatasetFolder(root);
   const active = await useBackend(backend);
   say(`backend: ${active.choice}${active.skipped.map((s) => `\n  skipped ${s.choice}: ${s.reason}`).join('')}`);
   const progress = progressReporter(quiet);

@@ -158,6 +158,13 @@ async function listTree(base: string, isExcluded: (folder: string) => boolean): 
   return listing;
 }
 
+/** Fails with one line unless `root` is an existing folder. */
+export async function assertDatasetFolder(root: string): Promise<void> {
+  const info = await stat(root).catch(() => null);
+  if (!info) throw new Error(`dataset folder not found: ${root}`);
+  if (!info.isDirectory()) throw new Error(`dataset path is not a folder: ${root}`);
+}
+
 /**
  * Source: scans a folder-per-class dataset (Caltech-256, Caltech-101 or any ImageFolder tree) and
  * emits one {@link Dataset}. The class of a file is the top-level folder it sits under; images in
@@ -167,9 +174,7 @@ async function listTree(base: string, isExcluded: (folder: string) => boolean): 
  */
 export function discover(root: string, options: DiscoverOptions = {}): Observable<Dataset> {
   return defer(async () => {
-    const info = await stat(root).catch(() => null);
-    if (!info) throw new Error(`dataset folder not found: ${root}`);
-    if (!info.isDirectory()) throw new Error(`dataset path is not a folder: ${root}`);
+    await assertDatasetFolder(root);
     const base = await classRoot(root).catch((error: NodeJS.ErrnoException) => {
       throw new Error(`dataset folder not readable: ${root} (${error.code ?? String(error)})`);
     });
