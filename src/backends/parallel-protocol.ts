@@ -1,4 +1,4 @@
-import type * as tf from '@tensorflow/tfjs-core';
+import * as tf from '@tensorflow/tfjs-core';
 
 /** What a pool worker starts with. */
 export interface WorkerSetup {
@@ -19,3 +19,11 @@ export type WorkerReply =
   | { kind: 'result'; id: number; values: Float32Array; shape: number[] }
   /** id -1: the worker could not start. */
   | { kind: 'failed'; id: number; message: string };
+
+/**
+ * A read-out of a tensor's values that can be moved to another thread: wasm reads out a fresh copy,
+ * which can go as it is; other backends (cpu) may hand out their own storage, which must stay.
+ */
+export function movable(values: Float32Array): Float32Array {
+  return tf.getBackend() === 'wasm' ? values : new Float32Array(values);
+}

@@ -8,7 +8,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { useBackend, type BackendChoice } from '../backend.js';
 // Registers rxcnn's custom layer classes, so models that use them deserialise.
 import '../models/layers.js';
-import type { WorkerReply, WorkerRequest, WorkerSetup } from './parallel-protocol.js';
+import { movable, type WorkerReply, type WorkerRequest, type WorkerSetup } from './parallel-protocol.js';
 
 const port = parentPort!;
 const setup = workerData as WorkerSetup;
@@ -21,10 +21,7 @@ try {
   port.on('message', (request: WorkerRequest) => {
     try {
       const output = tf.tidy(() => model.predict(tf.tensor(request.values, request.shape)) as tf.Tensor);
-      // wasm reads out a fresh copy, which can move to the main thread as it is; other backends
-      // (cpu) may hand out their own storage, which must not be moved away.
-      const read = output.dataSync() as Float32Array;
-      const values = tf.getBackend() === 'wasm' ? read : new Float32Array(read);
+      const values = movable(output.dataSync() as Float32Array);
       const shape = output.shape;
       output.dispose();
       reply({ kind: 'result', id: request.id, values, shape }, [values.buffer as ArrayBuffer]);

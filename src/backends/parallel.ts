@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import type { WorkerReply, WorkerRequest, WorkerSetup } from './parallel-protocol.js';
+import { movable, type WorkerReply, type WorkerRequest, type WorkerSetup } from './parallel-protocol.js';
 
 export interface ParallelModelOptions {
   /** How many workers (default: the machine's available parallelism). */
@@ -113,9 +113,7 @@ export class ParallelModel {
       ranges.map(async ([from, to]) => {
         const part = tf.slice(x, from, to - from);
         try {
-          const read = (await part.data()) as Float32Array;
-          // wasm reads out a fresh copy; other backends may hand out storage that must stay.
-          return { values: tf.getBackend() === 'wasm' ? read : new Float32Array(read), shape: [to - from, ...rest] };
+          return { values: movable((await part.data()) as Float32Array), shape: [to - from, ...rest] };
         } finally {
           part.dispose();
         }

@@ -50,11 +50,6 @@ function unfreezeLastBlocks(backbone: LayersModel, definition: ModelDefinition, 
   backbone.layers.forEach((layer, i) => (layer.trainable = i >= first));
 }
 
-/**
- * Builds a registered architecture as a {@link Classifier} for `classes` classes, as the study
- * trains it: a frozen backbone with ImageNet (or given) weights and a dense head, or the whole
- * network from scratch.
- */
 /** True when `path` is byte for byte one of the `known` published files (by its sha256 or md5). */
 async function isPublishedFile(path: string, known: readonly KnownWeights[]): Promise<boolean> {
   const candidate = known.find((k) => k.file === basename(path) && (k.sha256 || k.md5));
@@ -64,6 +59,11 @@ async function isPublishedFile(path: string, known: readonly KnownWeights[]): Pr
   return candidate.sha256 ? createHash('sha256').update(bytes).digest('hex') === candidate.sha256 : createHash('md5').update(bytes).digest('hex') === candidate.md5;
 }
 
+/**
+ * Builds a registered architecture as a {@link Classifier} for `classes` classes, as the study
+ * trains it: a frozen backbone with ImageNet (or given) weights and a dense head, or the whole
+ * network from scratch.
+ */
 export async function createModel(name: string, options: CreateModelOptions): Promise<Classifier> {
   const definition = getModel(name);
   const { classes, weights = definition.training.kind === 'scratch' ? 'none' : 'imagenet' } = options;
