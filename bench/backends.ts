@@ -11,12 +11,14 @@ import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { Bench } from 'tinybench';
+import { completed } from './completed.js';
+import { MACHINE_PEAK_GFLOPS } from './cpu.js';
+import { formatTable } from './table.js';
 import { useBackend, type BackendChoice } from '../src/backend.js';
 import { ParallelModel } from '../src/backends/parallel.js';
 import { mobileNetV2 } from '../src/models/mobilenetv2.js';
 
 /** FP32 peak of the machine this was tuned on: 2 cores × 2.6 GHz × 32 FLOP/cycle (AVX2 FMA, 2 ports). */
-const PEAK_GFLOPS = 166;
 
 interface Sizes {
   conv: { x: [number, number, number, number]; filter: [number, number, number, number] };
@@ -96,8 +98,7 @@ async function timeCases(cases: Array<[string, () => unknown]>, iterations: numb
   );
   await bench.run();
   return bench.tasks.map((task, i) => {
-    const result = task.result;
-    if (result.state !== 'completed') throw new Error(`bench case '${task.name}' ended ${result.state}${'error' in result ? `: ${String(result.error)}` : ''}`);
+    const result = completed(task);
     return { seconds: result.latency.p50 / 1000, busyCores: usage[i]!.cpu / usage[i]!.wall };
   });
 }
@@ -190,7 +191,7 @@ async function workerPool(workers: number, sizes: Sizes, iterations: number, wit
 }
 
 const shape = (s: number[]) => s.join('×');
-const gflops = (value: number) => `${value.toFixed(1)} (${((100 * value) / PEAK_GFLOPS).toFixed(0)}%)`;
+const gflops = (value: number) => `${value.toFixed(1)} (${((100 * value) / MACHINE_PEAK_GFLOPS).toFixed(0)}%)`;
 
 export function formatBackendTable(rows: BackendRow[]): string {
   const head = ['setup', 'conv2d GFLOP/s', 'depthwise GFLOP/s', 'matMul GFLOP/s', 'MNv2 fwd img/s', 'fwd cores busy', 'MNv2 train img/s', 'numTensors before→after'];
@@ -204,13 +205,11 @@ export function formatBackendTable(rows: BackendRow[]): string {
     r.train === null ? '—' : r.train.toFixed(2),
     `${r.tensorsBefore}→${r.tensorsAfter}`,
   ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
-  const line = (c: string[]) => c.map((v, i) => (i === 0 ? v.padEnd(widths[i]!) : v.padStart(widths[i]!))).join('  ');
   const sizes = [...new Set(rows.map((r) => r.sizes))].map(
     (s) =>
       `  ${rows.filter((r) => r.sizes === s).map((r) => r.setup).join(', ')}: conv2d ${shape(s.conv.x)} * ${shape(s.conv.filter)}, depthwise ${shape(s.depthwise.x)} * ${shape(s.depthwise.filter)}, matMul ${s.matMul}², MobileNetV2-${s.mobilenet.alpha} at ${s.mobilenet.size} px, batch ${s.mobilenet.batch}`,
   );
-  return [line(head), ...cells.map(line), `(%: share of the ${PEAK_GFLOPS} GFLOP/s FP32 peak of 2 cores × 2.6 GHz × 32 FLOP/cycle)`, 'sizes:', ...sizes].join('\n');
+  return [formatTable(head, cells), `(%: share of the ${MACHINE_PEAK_GFLOPS} GFLOP/s FP32 peak of 2 cores × 2.6 GHz × 32 FLOP/cycle)`, 'sizes:', ...sizes].join('\n');
 }
 
 export async function main(argv: string[]): Promise<BackendRow[]> {

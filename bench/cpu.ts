@@ -1,5 +1,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 
+/** FP32 peak of the reference machine: 2 cores × 2 FMA units × 8 lanes × 2 FLOP × ~2.6 GHz. */
+export const MACHINE_PEAK_GFLOPS = 166;
+
 /** CPU seconds (user + system) of this process so far, all threads together. */
 export function processCpuSeconds(): number {
   const usage = process.cpuUsage();

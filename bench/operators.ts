@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { from, lastValueFrom, toArray } from 'rxjs';
 import { Bench } from 'tinybench';
+import { completed } from './completed.js';
 import type { DecodedImage, ImageBatch, Sample } from '../src/core/types.js';
 import { createModel, disposeClassifier, type Classifier } from '../src/models/index.js';
 import { augment } from '../src/operators/augment.js';
@@ -100,8 +101,7 @@ export async function benchOperators(options: OperatorBenchOptions): Promise<Ben
     await bench.run();
 
     const rows = cases.map(([name, items], i) => {
-      const result = bench.tasks[i]!.result;
-      if (result.state !== 'completed') throw new Error(`bench case '${name}' ended ${result.state}${'error' in result ? `: ${String(result.error)}` : ''}`);
+      const result = completed(bench.tasks[i]!);
       const { calls, cpuSeconds, wallSeconds } = cpu[i]!;
       return {
         operator: name,

@@ -2,6 +2,7 @@ import pLimit from 'p-limit';
 import sharp from 'sharp';
 import { from, lastValueFrom, toArray } from 'rxjs';
 import { Bench } from 'tinybench';
+import { completed } from './completed.js';
 import type { Sample } from '../src/core/types.js';
 import { decode, DEFAULT_LIMIT_INPUT_PIXELS } from '../src/operators/decode.js';
 import { processCpuSeconds } from './cpu.js';
@@ -78,8 +79,7 @@ export async function benchOverhead(options: OverheadOptions): Promise<OverheadR
     await bench.run();
     for (const c of options.concurrencies) {
       const rate = (name: string) => {
-        const result = bench.getTask(name)!.result;
-        if (result.state !== 'completed') throw new Error(`bench case '${name}' ended ${result.state}`);
+        const result = completed(bench.getTask(name)!);
         return (samples.length * 1000) / result.period;
       };
       perRound.get(c)!.push({ operator: rate(`operator c=${c}`), bare: rate(`bare c=${c}`) });

@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import sharp from 'sharp';
 import { from, lastValueFrom, toArray, type Observable } from 'rxjs';
 import { Bench } from 'tinybench';
+import { completed } from './completed.js';
 import type { ImageBatch, Sample } from '../src/core/types.js';
 import { ParallelModel } from '../src/backends/parallel.js';
 import { disposeModel } from '../src/models/classifier.js';
@@ -137,8 +138,7 @@ export async function benchOverlap(options: OverlapOptions): Promise<OverlapRepo
       sharp.concurrency(sharpDefaultThreads);
     }
     const rate = (name: string) => {
-      const result = bench.getTask(name)!.result;
-      if (result.state !== 'completed') throw new Error(`bench case '${name}' ended ${result.state}${'error' in result ? `: ${String(result.error)}` : ''}`);
+      const result = completed(bench.getTask(name)!);
       return (images * 1000) / result.period;
     };
     const rows: OverlapRow[] = perSetup.map(({ setup, decodeOnly, endToEnd, label }) => {

@@ -7,6 +7,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { from, lastValueFrom, toArray } from 'rxjs';
 import sharp from 'sharp';
 import { Bench } from 'tinybench';
+import { completed } from './completed.js';
+import { MACHINE_PEAK_GFLOPS } from './cpu.js';
 import { ParallelModel } from '../src/backends/parallel.js';
 import type { ImageBatch, Sample } from '../src/core/types.js';
 import { disposeModel } from '../src/models/classifier.js';
@@ -19,8 +21,6 @@ import { fixed, formatTable, times } from './table.js';
 
 const TORCH_PEER = fileURLToPath(new URL('./peer/torch_peer.py', import.meta.url));
 export const HOW_TO_INSTALL_TORCH = 'apt-get install -y python3-torch python3-torchvision libopenblas0-openmp (Debian/Ubuntu), or pip install torch torchvision';
-/** FP32 peak of the reference machine: 2 cores × 2 FMA units × 8 lanes × 2 FLOP × ~2.6 GHz. */
-export const MACHINE_PEAK_GFLOPS = 166;
 
 export interface PeerOptions {
   samples: readonly Sample[];
@@ -176,8 +176,7 @@ export async function benchPeer(options: PeerOptions): Promise<PeerReport> {
     }
     await decodeBench.run();
     const decodeRows = concurrencies.map((c) => {
-      const result = decodeBench.getTask(`decode c=${c}`)!.result;
-      if (result.state !== 'completed') throw new Error(`decode c=${c} ended ${result.state}`);
+      const result = completed(decodeBench.getTask(`decode c=${c}`)!);
       // The first recorded pass is tinybench's warm-up.
       return { concurrency: c, imagesPerSecond: (samples.length * 1000) / result.period, passes: passTimes.get(c)!.slice(1) };
     });
@@ -202,8 +201,7 @@ export async function benchPeer(options: PeerOptions): Promise<PeerReport> {
         await bench.run();
         const flops = torch.model.find((m) => m.width === width)?.flopsPerImage ?? Number.NaN;
         for (const task of bench.tasks) {
-          const result = task.result;
-          if (result.state !== 'completed') throw new Error(`rxcnn MobileNetV2 ${width} (${task.name}) ended ${result.state}`);
+          const result = completed(task);
           const imagesPerSecond = (input.y.length * 1000) / result.latency.p50;
           modelRows.push({ width, threads: task.name === 'predict' ? 1 : options.threads, imagesPerSecond, gflopsPerSecond: (imagesPerSecond * flops) / 1e9 });
         }
