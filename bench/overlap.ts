@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 import sharp from 'sharp';
-import { from, lastValueFrom, toArray, type Observable } from 'rxjs';
+import { concatMap, from, lastValueFrom, toArray, type Observable } from 'rxjs';
 import { Bench } from 'tinybench';
 import { completed } from './completed.js';
 import type { ImageBatch, Sample } from '../src/core/types.js';
@@ -13,6 +13,8 @@ import { batch } from '../src/operators/batch.js';
 import { decode } from '../src/operators/decode.js';
 import { predict } from '../src/operators/predict.js';
 import { prefetch } from '../src/operators/prefetch.js';
+import { normalize } from '../src/operators/to-tensor.js';
+import type { Preprocessing } from '../src/models/preprocessing.js';
 import { threadCpuSince, threadSnapshot, type ThreadCpu } from './cpu.js';
 import { fixed, formatTable, times } from './table.js';
 
@@ -49,6 +51,11 @@ export interface OverlapReport {
   sharpDefaultThreads: number;
   /** Cores the model alone kept busy, by where it computed (workers: 0, 1, …). */
   modelOnlyCores: Record<number, ThreadCpu | null>;
+  /**
+   * The model alone on workers fed float32 input normalised on this thread (`pool.predict`), against
+   * the 8-bit pixels the graphs send (`pool.predictImages`): images/s and this thread's busy cores.
+   */
+  inputFormats: Array<{ workers: number; pixels: number; floats: number; pixelsMainCores: number | null; floatsMainCores: number | null }>;
   cores: number;
   rows: OverlapRow[];
   /** The setup with the highest end-to-end rate. */
@@ -123,6 +130,9 @@ export async function benchOverlap(options: OverlapOptions): Promise<OverlapRepo
 
     const bench = new Bench({ time: 0, iterations: options.iterations, warmupIterations: 1, warmupTime: 0 });
     const modelOnly = new Map([...pools].map(([workers, pool]) => [workers, timedCase(bench, `model only, ${where(workers)}`, () => lastValueFrom(from(decoded).pipe(predict(model, pool), toArray())))]));
+    const floatInput = [...pools].flatMap(([workers, pool]) =>
+      pool ? [{ workers, totals: timedCase(bench, `model only, ${where(workers)}, float input`, () => lastValueFrom(from(decoded).pipe(concatMap((b) => predictFloats(pool, b, model.preprocessing)), toArray()))) }] : [],
+    );
     const perSetup = options.setups.map((setup) => {
       const label = `c=${setup.concurrency} sharp=${setup.sharpThreads} ${where(setup.workers)}`;
       return {
@@ -157,6 +167,13 @@ export async function benchOverlap(options: OverlapOptions): Promise<OverlapRepo
       uvThreadpoolSize: Number(process.env.UV_THREADPOOL_SIZE) || 4,
       sharpDefaultThreads,
       modelOnlyCores: Object.fromEntries([...modelOnly].map(([workers, totals]) => [workers, perWallSecond(totals)])),
+      inputFormats: floatInput.map(({ workers, totals }) => ({
+        workers,
+        pixels: rate(`model only, ${where(workers)}`),
+        floats: rate(`model only, ${where(workers)}, float input`),
+        pixelsMainCores: perWallSecond(modelOnly.get(workers)!)?.main ?? null,
+        floatsMainCores: perWallSecond(totals)?.main ?? null,
+      })),
       cores,
       rows,
       best: { concurrency: best.concurrency, sharpThreads: best.sharpThreads, workers: best.workers },
@@ -165,6 +182,18 @@ export async function benchOverlap(options: OverlapOptions): Promise<OverlapRepo
     await Promise.all([...pools.values()].map((pool) => pool?.dispose()));
     disposeModel(whole);
     disposeClassifier(model);
+  }
+}
+
+/** The pool's model on a batch normalised to float32 here and sent as floats (what `predictImages` avoids). */
+async function predictFloats(pool: ParallelModel, images: ImageBatch, preprocessing: Preprocessing): Promise<void> {
+  const x = normalize(images, preprocessing);
+  try {
+    const probs = await pool.predict(x);
+    await probs.data();
+    probs.dispose();
+  } finally {
+    x.dispose();
   }
 }
 
@@ -188,6 +217,10 @@ export function formatOverlapTable(report: OverlapReport): string {
     `${report.model} on ${report.backend}, ${report.images} images, batch ${report.batch}, prefetch ${report.prefetchBatches} batches; ${report.cores} cores; libuv pool ${report.uvThreadpoolSize} threads, sharp.concurrency() default ${report.sharpDefaultThreads}`,
     table,
     `model only, cores main/vips/other (worker threads count as other): ${Object.entries(report.modelOnlyCores).map(([workers, c]) => `${where(Number(workers))} ${coreShares(c)}`).join('; ')}`,
+    ...report.inputFormats.map(
+      (f) =>
+        `model only, ${where(f.workers)}: 8-bit input (workers normalise) ${fixed(f.pixels)} img/s vs float32 input (normalised on this thread) ${fixed(f.floats)} img/s = ${times(f.pixels / f.floats)}; this thread busy ${f.pixelsMainCores?.toFixed(2) ?? 'n/a'} vs ${f.floatsMainCores?.toFixed(2) ?? 'n/a'} cores`,
+    ),
     `fastest end-to-end: decode concurrency ${report.best.concurrency}, sharp ${report.best.sharpThreads} thread(s) per image, model on ${where(report.best.workers)}`,
   ].join('\n');
 }

@@ -4,6 +4,7 @@ import type { ExperimentOptions } from './graphs/graph.js';
 import { countParams, type Classifier } from './models/classifier.js';
 import type { OperatorStats } from './operators/measure.js';
 import type { Metrics } from './operators/metrics.js';
+import { percent } from './core/format.js';
 
 export interface EpochRecord {
   epoch: number;
@@ -173,7 +174,6 @@ export function countByReason(skips: readonly Skip[]): Record<string, number> {
   return counts;
 }
 
-const pct = (x: number) => (Number.isFinite(x) ? `${(100 * x).toFixed(1)}%` : 'n/a');
 const num = (x: number, digits = 2) => (Number.isFinite(x) ? x.toFixed(digits) : 'n/a');
 
 export function renderMarkdown(report: Report): string {
@@ -186,9 +186,9 @@ export function renderMarkdown(report: Report): string {
     '',
     '| test top-1 | test top-5 | mean per-class | test loss | params | size (MB) | full pass (s) | images/s |',
     '|---|---|---|---|---|---|---|---|',
-    `| ${pct(m.top1)} | ${pct(m.top5)} | ${pct(m.meanPerClass)} | ${num(m.loss, 3)} | ${report.size.params.toLocaleString('en-US')} | ${num(report.size.bytes / 1e6)} | ${num(s.fullPassSeconds, 1)} | ${num(s.imagesPerSecond, 1)} |`,
+    `| ${percent(m.top1)} | ${percent(m.top5)} | ${percent(m.meanPerClass)} | ${num(m.loss, 3)} | ${report.size.params.toLocaleString('en-US')} | ${num(report.size.bytes / 1e6)} | ${num(s.fullPassSeconds, 1)} | ${num(s.imagesPerSecond, 1)} |`,
     '',
-    `The study's "average accuracy" (train and test images together, not a test figure): ${pct(m.studyAverage)}.`,
+    `The study's "average accuracy" (train and test images together, not a test figure): ${percent(m.studyAverage)}.`,
     `Full pass: ${s.images} images at batch ${s.batch}, decode included, computed ${s.workers > 0 ? `by ${s.workers} worker thread${s.workers > 1 ? 's' : ''}` : 'on the main thread'}.`,
     report.features.cached
       ? `Backbone features cached (${report.features.hits} reused, ${report.features.misses} computed); augmentation ${report.features.augmentation}.`
@@ -201,7 +201,7 @@ export function renderMarkdown(report: Report): string {
     '| epoch | lr | loss | top-1 | val loss | val top-1 | seconds |',
     '|---|---|---|---|---|---|---|',
     ...report.history.map(
-      (h) => `| ${h.epoch}${h.epoch === report.training.bestEpoch ? ' (best)' : ''} | ${h.lr.toPrecision(3)} | ${num(h.loss, 3)} | ${pct(h.top1)} | ${num(h.valLoss, 3)} | ${pct(h.valTop1)} | ${num(h.seconds, 1)} |`,
+      (h) => `| ${h.epoch}${h.epoch === report.training.bestEpoch ? ' (best)' : ''} | ${h.lr.toPrecision(3)} | ${num(h.loss, 3)} | ${percent(h.top1)} | ${num(h.valLoss, 3)} | ${percent(h.valTop1)} | ${num(h.seconds, 1)} |`,
     ),
     '',
     '## Operators',

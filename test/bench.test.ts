@@ -67,7 +67,10 @@ describe('bench', () => {
       if (process.platform === 'linux') expect(row.endToEndCores!.main + row.endToEndCores!.libvips + row.endToEndCores!.other).toBeGreaterThan(0);
     }
     expect(report.rows).toContainEqual(expect.objectContaining(report.best));
+    expect(report.inputFormats.map((f) => f.workers)).toEqual([1]);
+    expect(finitePositive(report.inputFormats[0]!.pixels) && finitePositive(report.inputFormats[0]!.floats)).toBe(true);
     expect(formatOverlapTable(report)).toContain('end-to-end');
+    expect(formatOverlapTable(report)).toMatch(/8-bit input \(workers normalise\) [\d.]+ img\/s vs float32 input/);
     expect(tf.memory().numTensors).toBe(before);
   });
 

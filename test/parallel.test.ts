@@ -3,6 +3,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ParallelModel, splitRows } from '../src/backends/parallel.js';
 import { ChannelScale } from '../src/models/layers.js';
+import { normalize } from '../src/operators/to-tensor.js';
 import { createRandom } from '../src/core/random.js';
 
 const random = createRandom(7);
@@ -76,6 +77,24 @@ describe('ParallelModel', () => {
       await expectSamePredictions(hybrid);
     } finally {
       await hybrid.dispose();
+    }
+  });
+
+  it('predicts 8-bit images as the model predicts them normalised here, the workers preprocessing their slices', async () => {
+    for (const parallel of [pool, await ParallelModel.create(model, { workers: 1, mainThread: true })]) {
+      for (const preprocessing of ['symmetric', 'caffe'] as const) {
+        const rows = 5;
+        const images = { x: Uint8Array.from({ length: rows * 16 * 16 * 3 }, () => Math.floor(random() * 256)), shape: [rows, 16, 16, 3] as [number, number, number, number] };
+        const before = tf.memory().numTensors;
+        const got = await parallel.predictImages(images, preprocessing);
+        const x = normalize(images, preprocessing);
+        const want = model.predict(x) as tf.Tensor;
+        expect(got.shape).toEqual([rows, 4]);
+        expect(tf.tidy(() => tf.max(tf.abs(tf.sub(got, want))).dataSync()[0])).toBeLessThan(1e-4);
+        tf.dispose([got, want, x]);
+        expect(tf.memory().numTensors).toBe(before);
+      }
+      if (parallel !== pool) await parallel.dispose();
     }
   });
 

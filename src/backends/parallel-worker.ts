@@ -8,8 +8,10 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { useBackend, type BackendChoice } from '../backend.js';
 // Registers rxcnn's custom layer classes, so models that use them deserialise.
 import '../models/layers.js';
+import { normalize } from '../operators/to-tensor.js';
 import { movable, type WorkerReply, type WorkerRequest, type WorkerSetup } from './parallel-protocol.js';
 
+type Shape4 = [number, number, number, number];
 const port = parentPort!;
 const setup = workerData as WorkerSetup;
 const reply = (message: WorkerReply, transfer: ArrayBuffer[] = []) => port.postMessage(message, transfer);
@@ -20,7 +22,10 @@ try {
   const model = await tfl.loadLayersModel(tf.io.fromMemory(setup.artifacts));
   port.on('message', (request: WorkerRequest) => {
     try {
-      const output = tf.tidy(() => model.predict(tf.tensor(request.values, request.shape)) as tf.Tensor);
+      const output = tf.tidy(() => {
+        const x = request.kind === 'pixels' ? normalize({ x: request.pixels, shape: request.shape as Shape4 }, request.preprocessing) : tf.tensor(request.values, request.shape);
+        return model.predict(x) as tf.Tensor;
+      });
       const values = movable(output.dataSync() as Float32Array);
       const shape = output.shape;
       output.dispose();

@@ -4,7 +4,10 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { movable, type WorkerReply, type WorkerRequest, type WorkerSetup } from './parallel-protocol.js';
+import type { ImageBatch } from '../core/types.js';
+import type { Preprocessing } from '../models/preprocessing.js';
+import { normalize } from '../operators/to-tensor.js';
+import { movable, type SliceRequest, type WorkerReply, type WorkerRequest, type WorkerSetup } from './parallel-protocol.js';
 
 export interface ParallelModelOptions {
   /** How many workers (default: the machine's available parallelism). */
@@ -100,28 +103,54 @@ export class ParallelModel {
 
   /** `model.predict(x)` computed by the workers, each on a slice of the batch (first axis). */
   async predict(x: tf.Tensor): Promise<tf.Tensor> {
-    if (this.workers.length === 0) throw new Error('this parallel model has been disposed');
-    if (this.failure) throw this.failure;
-    const [rows, ...rest] = x.shape;
-    if (rows === undefined || rows === 0) throw new Error(`predict needs a batch of at least one row, got shape [${x.shape.join(', ')}]`);
     if (x.dtype !== 'float32') throw new Error(`predict needs a float32 batch, got ${x.dtype}`);
-    // Each slice is cut on the backend and read out once: its buffer is then the worker's, moved
-    // not copied. Fresh buffers are what costs here (page faults), so the fewer the better.
-    const ranges = splitRows(rows, this.workers.length + (this.local ? 1 : 0));
-    const own = this.local ? ranges.shift()! : null;
-    const slices = await Promise.all(
-      ranges.map(async ([from, to]) => {
+    const [rows, ...rest] = x.shape;
+    return this.scatter(
+      rows,
+      // Each slice is cut on the backend and read out once: its buffer is then the worker's, moved
+      // not copied. Fresh buffers are what costs here (page faults), so the fewer the better.
+      async (from, to) => {
         const part = tf.slice(x, from, to - from);
         try {
-          return { values: movable((await part.data()) as Float32Array), shape: [to - from, ...rest] };
+          return { kind: 'tensor', values: movable((await part.data()) as Float32Array), shape: [to - from, ...rest] };
         } finally {
           part.dispose();
         }
-      }),
+      },
+      (from, to) => tf.slice(x, from, to - from),
     );
+  }
+
+  /**
+   * `model.predict(normalize(images, preprocessing))`, each worker preprocessing its own slice of
+   * the 8-bit pixels: the calling thread only cuts and moves bytes, a quarter of what float input
+   * would take.
+   */
+  async predictImages(images: Pick<ImageBatch, 'x' | 'shape'>, preprocessing: Preprocessing): Promise<tf.Tensor> {
+    const [rows, height, width, channels] = images.shape;
+    const stride = height * width * channels;
+    const slice = (from: number, to: number) => ({ x: images.x.subarray(from * stride, to * stride), shape: [to - from, height, width, channels] as ImageBatch['shape'] });
+    return this.scatter(
+      rows,
+      async (from, to) => ({ kind: 'pixels', pixels: images.x.slice(from * stride, to * stride), shape: slice(from, to).shape, preprocessing }),
+      (from, to) => normalize(slice(from, to), preprocessing),
+    );
+  }
+
+  /**
+   * Splits `rows` among the workers (and the calling thread, when it computes too), sends each its
+   * `request`, computes the own slice from `local` meanwhile, and joins the answers in row order.
+   */
+  private async scatter(rows: number | undefined, request: (from: number, to: number) => Promise<SliceRequest>, local: (from: number, to: number) => tf.Tensor): Promise<tf.Tensor> {
+    if (this.workers.length === 0) throw new Error('this parallel model has been disposed');
+    if (this.failure) throw this.failure;
+    if (rows === undefined || rows === 0) throw new Error('predict needs a batch of at least one row');
+    const ranges = splitRows(rows, this.workers.length + (this.local ? 1 : 0));
+    const own = this.local ? ranges.shift()! : null;
+    const slices = await Promise.all(ranges.map(([from, to]) => request(from, to)));
     const answers = Promise.all(slices.map((slice, i) => this.request(this.workers[i]!, { id: this.nextId++, ...slice })));
     // the calling thread computes its own slice while the workers compute theirs
-    const mine = own && this.local ? tf.tidy(() => this.local!.predict(tf.slice(x, own[0], own[1] - own[0])) as tf.Tensor) : null;
+    const mine = own && this.local ? tf.tidy(() => this.local!.predict(local(own[0], own[1])) as tf.Tensor) : null;
     let results: Array<{ values: Float32Array; shape: number[] }>;
     try {
       results = await answers;
@@ -150,7 +179,7 @@ export class ParallelModel {
       this.pending.set(request.id, { resolve, reject });
       // Busy workers keep the process alive until their answers are in.
       for (const w of this.workers) w.ref();
-      worker.postMessage(request, [request.values.buffer as ArrayBuffer]);
+      worker.postMessage(request, [(request.kind === 'pixels' ? request.pixels : request.values).buffer as ArrayBuffer]);
     });
   }
 

@@ -7,6 +7,7 @@ import { listGraphs } from '../graphs/index.js';
 import { EXPERIMENT_FLAG_USAGE, parseFlags, type ExperimentFlags } from './flags.js';
 import { progressReporter } from './progress.js';
 import { fail, stopOnSignals } from './signals.js';
+import { percent } from '../core/format.js';
 
 const USAGE = `usage: npm run compare -- <graph> <graph> … [flags]
 Runs every graph on the same split and seed, then writes compare.json, compare.md, index.html,
@@ -45,7 +46,6 @@ async function main(argv: string[]): Promise<number> {
   const say = (line: string) => flags.quiet || console.error(line);
   const active = await useBackend(flags.backend);
   say(`backend: ${active.choice}${active.skipped.map((s) => `\n  skipped ${s.choice}: ${s.reason}`).join('')}`);
-  const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
   let current = '';
   let progress = progressReporter(true);
   const signal = stopOnSignals(say, () => progress.stop());
@@ -64,12 +64,12 @@ async function main(argv: string[]): Promise<number> {
         onWarning: (line) => say(`${current}warning: ${line}`),
         onEpoch: (h, epochs) => {
           progress.stop();
-          say(`${current}epoch ${h.epoch}/${epochs}: loss ${h.loss.toFixed(3)} top-1 ${pct(h.top1)} | val loss ${h.valLoss.toFixed(3)} val top-1 ${pct(h.valTop1)} | ${h.seconds.toFixed(1)} s`);
+          say(`${current}epoch ${h.epoch}/${epochs}: loss ${h.loss.toFixed(3)} top-1 ${percent(h.top1)} | val loss ${h.valLoss.toFixed(3)} val top-1 ${percent(h.valTop1)} | ${h.seconds.toFixed(1)} s`);
         },
         onRunDone: (_, report) => {
           progress.stop();
           const m = report.metrics;
-          say(`${current}test: top-1 ${pct(m.top1)}, mean per-class ${pct(m.meanPerClass)} | full pass ${report.speed.fullPassSeconds.toFixed(1)} s (${report.speed.imagesPerSecond.toFixed(1)} images/s) | weights ${report.weights}`);
+          say(`${current}test: top-1 ${percent(m.top1)}, mean per-class ${percent(m.meanPerClass)} | full pass ${report.speed.fullPassSeconds.toFixed(1)} s (${report.speed.imagesPerSecond.toFixed(1)} images/s) | weights ${report.weights}`);
         },
       },
     ),

@@ -9,6 +9,7 @@ import { loadCheckpointState } from '../training/checkpoint.js';
 import { EXPERIMENT_FLAG_USAGE, parseFlags } from './flags.js';
 import { progressReporter } from './progress.js';
 import { fail, stopOnSignals } from './signals.js';
+import { percent } from '../core/format.js';
 
 export { DEFAULT_DATA } from './flags.js';
 
@@ -60,7 +61,6 @@ async function main(argv: string[]): Promise<number> {
   const active = await useBackend(backend);
   say(`backend: ${active.choice}${active.skipped.map((s) => `\n  skipped ${s.choice}: ${s.reason}`).join('')}`);
   const progress = progressReporter(quiet);
-  const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
   const signal = stopOnSignals(say, progress.stop);
   const report = await lastValueFrom(
     experiment(getGraph(graph), options, {
@@ -70,14 +70,14 @@ async function main(argv: string[]): Promise<number> {
       onWarning: (line) => say(`warning: ${line}`),
       onEpoch: (h, epochs) => {
         progress.stop();
-        say(`epoch ${h.epoch}/${epochs}: loss ${h.loss.toFixed(3)} top-1 ${pct(h.top1)} | val loss ${h.valLoss.toFixed(3)} val top-1 ${pct(h.valTop1)} | lr ${h.lr.toPrecision(3)} | ${h.seconds.toFixed(1)} s`);
+        say(`epoch ${h.epoch}/${epochs}: loss ${h.loss.toFixed(3)} top-1 ${percent(h.top1)} | val loss ${h.valLoss.toFixed(3)} val top-1 ${percent(h.valTop1)} | lr ${h.lr.toPrecision(3)} | ${h.seconds.toFixed(1)} s`);
       },
     }),
   ).finally(progress.stop);
   const t = report.training;
   if (t.stoppedEarly) say(`early stopping: no better validation loss for ${t.patience} epochs; restored epoch ${t.bestEpoch}`);
   const m = report.metrics;
-  say(`test: top-1 ${pct(m.top1)}, top-5 ${pct(m.top5)}, mean per-class ${pct(m.meanPerClass)} | full pass ${report.speed.fullPassSeconds.toFixed(1)} s (${report.speed.imagesPerSecond.toFixed(1)} images/s, ${report.speed.workers > 0 ? `${report.speed.workers} inference workers` : 'main thread'})`);
+  say(`test: top-1 ${percent(m.top1)}, top-5 ${percent(m.top5)}, mean per-class ${percent(m.meanPerClass)} | full pass ${report.speed.fullPassSeconds.toFixed(1)} s (${report.speed.imagesPerSecond.toFixed(1)} images/s, ${report.speed.workers > 0 ? `${report.speed.workers} inference workers` : 'main thread'})`);
   console.log(`report: ${options.out}/report.md`);
   return 0;
 }

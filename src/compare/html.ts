@@ -1,7 +1,7 @@
 import type { Comparison, PlotFiles } from './comparison.js';
 import { TABLE_HEADER, tableCells, tableNotes } from './table.js';
+import { percent } from '../core/format.js';
 
-const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 const html = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
 /** Every plot of a comparison, in page order. */
@@ -39,7 +39,7 @@ export function renderComparisonHtml(c: Comparison, svgs: ReadonlyMap<string, st
       d.confusedPairs.length === 0
         ? '<p>No test image was misclassified.</p>'
         : `<table class="pairs"><thead><tr><th>true class</th><th>predicted</th><th>images</th><th>share of true class</th></tr></thead><tbody>${d.confusedPairs
-            .map((p) => `<tr><td>${html(p.actual)}</td><td>${html(p.predicted)}</td><td>${p.count}</td><td>${pct(p.shareOfActual)}</td></tr>`)
+            .map((p) => `<tr><td>${html(p.actual)}</td><td>${html(p.predicted)}</td><td>${p.count}</td><td>${percent(p.shareOfActual)}</td></tr>`)
             .join('')}</tbody></table>`;
     return `<section class="model" id="${html(d.graph)}"><h2>${html(model)}</h2>
 <p>Run: <a href="${html(d.report)}">${html(d.report)}</a>; per-epoch log: <a href="${html(d.csv)}">${html(d.csv)}</a>.</p>

@@ -1,7 +1,7 @@
 import type { Comparison } from './comparison.js';
 import { TABLE_HEADER, tableCells, tableNotes } from './table.js';
+import { percent } from '../core/format.js';
 
-const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 const escape = (text: string) => text.replace(/\|/g, '\\|');
 
 /** `compare.md`, rendered from `compare.json`. */
@@ -40,7 +40,7 @@ export function renderComparisonMarkdown(c: Comparison): string {
     if (d.confusedPairs.length === 0) lines.push('No test image was misclassified.');
     else {
       lines.push('| true class | predicted | images | share of true class |', '|---|---|---|---|');
-      lines.push(...d.confusedPairs.map((p) => `| ${escape(p.actual)} | ${escape(p.predicted)} | ${p.count} | ${pct(p.shareOfActual)} |`));
+      lines.push(...d.confusedPairs.map((p) => `| ${escape(p.actual)} | ${escape(p.predicted)} | ${p.count} | ${percent(p.shareOfActual)} |`));
     }
   }
   return `${lines.join('\n')}\n`;

@@ -4,11 +4,11 @@ import * as vega from 'vega';
 import * as vl from 'vega-lite';
 import { writeFileAtomic } from '../core/files.js';
 import type { ComparedReport, ModelRow, PlotFiles } from './comparison.js';
+import { percent } from '../core/format.js';
 
 type Spec = vl.TopLevelSpec;
 const SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json';
 const CONFIG = { font: 'sans-serif', view: { stroke: '#ddd' }, axis: { labelFontSize: 11, titleFontSize: 12 } };
-const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 
 /** Training and validation accuracy and loss per epoch, side by side, the best epoch marked. */
 export function historySpec(model: string, history: ComparedReport['history'], bestEpoch: number, validation: string): Spec {
@@ -26,7 +26,7 @@ export function historySpec(model: string, history: ComparedReport['history'], b
     title: metric,
     layer: [
       {
-        data: { values: points.filter((p) => p.metric === metric).map((p) => ({ ...p, label: `epoch ${p.epoch} ${p.series} ${metric}: ${metric === 'accuracy' ? pct(p.value) : p.value.toFixed(3)}` })) },
+        data: { values: points.filter((p) => p.metric === metric).map((p) => ({ ...p, label: `epoch ${p.epoch} ${p.series} ${metric}: ${metric === 'accuracy' ? percent(p.value) : p.value.toFixed(3)}` })) },
         mark: { type: 'line', point: true },
         encoding: {
           x,
@@ -59,7 +59,7 @@ export function confusionSpec(model: string, classNames: readonly string[], conf
     const total = row.reduce((a, b) => a + b, 0);
     return row.flatMap((count, c) =>
       count > 0
-        ? [{ actual: classNames[r]!, predicted: classNames[c]!, count, share: count / total, label: `${classNames[r]} → ${classNames[c]}: ${count} image${count === 1 ? '' : 's'} (${pct(count / total)} of ${classNames[r]})` }]
+        ? [{ actual: classNames[r]!, predicted: classNames[c]!, count, share: count / total, label: `${classNames[r]} → ${classNames[c]}: ${count} image${count === 1 ? '' : 's'} (${percent(count / total)} of ${classNames[r]})` }]
         : [],
     );
   });
@@ -90,7 +90,7 @@ export function accuracyVsSpeedSpec(rows: readonly ModelRow[]): Spec {
     imagesPerSecond: r.speed.imagesPerSecond,
     meanPerClass: r.meanPerClass,
     params: r.params,
-    label: `${r.model}: ${pct(r.meanPerClass)} mean per-class, ${r.speed.imagesPerSecond.toFixed(1)} images/s, ${r.params.toLocaleString('en-US')} parameters`,
+    label: `${r.model}: ${percent(r.meanPerClass)} mean per-class, ${r.speed.imagesPerSecond.toFixed(1)} images/s, ${r.params.toLocaleString('en-US')} parameters`,
   }));
   const x = { field: 'imagesPerSecond', type: 'quantitative', title: 'images/s (full inference pass, batch 32)', scale: { zero: false, padding: 40 } } as const;
   // Padding keeps the bubbles inside the frame; accuracy stops at 100%.

@@ -1,6 +1,6 @@
 import type { ModelRow, Summary } from './comparison.js';
+import { percent } from '../core/format.js';
 
-const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 // Accuracies equal to the shown precision (0.1 points) are a tie, not a win.
 const accuracyKey = (row: ModelRow) => Math.round(1000 * row.meanPerClass);
 
@@ -38,7 +38,7 @@ export function summarize(rows: readonly ModelRow[]): Summary {
   const frontier = rows.filter((r) => !beatenBy(r, rows)).sort((a, b) => b.speed.imagesPerSecond - a.speed.imagesPerSecond);
 
   const sentences = [
-    `Most accurate (mean per-class test accuracy): ${names(accurate)}, ${pct(accurate[0]!.meanPerClass)}.`,
+    `Most accurate (mean per-class test accuracy): ${names(accurate)}, ${percent(accurate[0]!.meanPerClass)}.`,
     `Fastest: ${names(fastest)}, ${fastest[0]!.speed.imagesPerSecond.toFixed(1)} images/s (full pass ${fastest[0]!.speed.fullPassSeconds.toFixed(1)} s).`,
     `Smallest: ${names(smallest)}, ${smallest[0]!.size.megabytes.toFixed(1)} MB${smallest[0]!.size.estimated ? ' (estimated from parameters)' : ''}.`,
   ];

@@ -1,4 +1,5 @@
 import type { ComparedReport, ModelRow } from './comparison.js';
+import { percent } from '../core/format.js';
 
 /**
  * The best epoch of a run: the one its training record names, else the epoch with the lowest
@@ -38,8 +39,6 @@ export function rowOf(graph: string, report: ComparedReport): ModelRow {
   };
 }
 
-const pct = (x: number) => (Number.isFinite(x) ? `${(100 * x).toFixed(1)}%` : 'n/a');
-
 /** Column headings of the comparison table, as compare.md and index.html show it. */
 export const TABLE_HEADER = [
   'model',
@@ -63,10 +62,10 @@ export function tableCells(row: ModelRow): string[] {
     row.model,
     row.params.toLocaleString('en-US'),
     `${row.size.megabytes.toFixed(1)}${row.size.estimated ? ' *' : ''}`,
-    pct(row.top1),
-    pct(row.top5),
-    pct(row.meanPerClass),
-    pct(row.studyAverage),
+    percent(row.top1),
+    percent(row.top5),
+    percent(row.meanPerClass),
+    percent(row.studyAverage),
     row.speed.fullPassSeconds.toFixed(1),
     row.speed.imagesPerSecond.toFixed(1),
     row.backend,

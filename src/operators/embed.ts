@@ -34,12 +34,7 @@ export function embed(classifier: Classifier, pool?: ParallelModel): OperatorFun
   });
 }
 
-/** `pool.predict` of a batch's images, preprocessed for `classifier`. */
-export async function inPool(pool: ParallelModel, classifier: Classifier, batch: ImageBatch): Promise<tf.Tensor> {
-  const x = normalize(batch, classifier.preprocessing);
-  try {
-    return await pool.predict(x);
-  } finally {
-    x.dispose();
-  }
+/** The pool's model on a batch's images, each worker preprocessing its slice for `classifier`. */
+export function inPool(pool: ParallelModel, classifier: Classifier, batch: ImageBatch): Promise<tf.Tensor> {
+  return pool.predictImages(batch, classifier.preprocessing);
 }

@@ -11,7 +11,7 @@ export interface TensorBatch {
 }
 
 /** The float32 NHWC input a model with `preprocessing` expects, built from an 8-bit batch. */
-export function normalize(batch: ImageBatch, preprocessing: Preprocessing): tf.Tensor4D {
+export function normalize(batch: Pick<ImageBatch, 'x' | 'shape'>, preprocessing: Preprocessing): tf.Tensor4D {
   const { scale, offset, bgr } = affineOf(preprocessing);
   const source = batch.x;
   const out = new Float32Array(source.length);
