@@ -21,19 +21,20 @@ import type { Report } from '../src/report.js';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SHARED = join(ROOT, '../shared');
 const DATA = join(SHARED, 'data/caltech101/101_ObjectCategories');
+/** The offline Keras ImageNet files, found there by their published names. */
+const WEIGHTS_DIR = join(SHARED, 'weights/keras');
 
 interface Run {
   graph: string;
   protocol: string;
   alpha?: number;
-  weights?: string;
 }
 
 const RUNS: Run[] = [
   { graph: 'mobilenetv2', protocol: 'ratio:0.8' },
-  { graph: 'mobilenetv1', protocol: 'ratio:0.8', weights: join(SHARED, 'weights/keras/mobilenet_2_5_224_tf_no_top.h5') },
-  { graph: 'squeezenet', protocol: 'ratio:0.8', weights: join(SHARED, 'weights/keras/squeezenet_weights_tf_dim_ordering_tf_kernels_notop.h5') },
-  { graph: 'mobilenetv2', protocol: 'ratio:0.8', alpha: 0.35, weights: join(SHARED, 'weights/keras/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5') },
+  { graph: 'mobilenetv1', protocol: 'ratio:0.8' },
+  { graph: 'squeezenet', protocol: 'ratio:0.8' },
+  { graph: 'mobilenetv2', protocol: 'ratio:0.8', alpha: 0.35 },
   { graph: 'mobilenetv2', protocol: 'per-class:30' },
 ];
 
@@ -95,7 +96,7 @@ export async function benchAccuracy(runs: readonly Run[] = RUNS, epochs: number 
   for (const run of runs) {
     const out = join(ROOT, 'runs', `accuracy-${stamp}`, `${run.graph}${run.alpha ? `-${run.alpha}` : ''}-${run.protocol.replace(':', '')}`);
     const report = await lastValueFrom(
-      experiment(getGraph(run.graph), { data: DATA, exclude: ['BACKGROUND_Google'], protocol: run.protocol, seed: 0, ...HEAD, epochs, out, ...(run.alpha ? { alpha: run.alpha } : {}), ...(run.weights ? { weights: run.weights } : {}) }),
+      experiment(getGraph(run.graph), { data: DATA, exclude: ['BACKGROUND_Google'], protocol: run.protocol, seed: 0, ...HEAD, epochs, out, weightsDir: WEIGHTS_DIR, ...(run.alpha ? { alpha: run.alpha } : {}) }),
     );
     rows.push(row(report));
     console.log(`${formatAccuracy(rows.slice(-1)).split('\n').pop()}  (${backend.choice}, report ${out}/report.md)`);

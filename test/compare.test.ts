@@ -1,6 +1,6 @@
 import { rmSync } from 'node:fs';
-import { cp, mkdir, readFile, readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { cp, mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { lastValueFrom } from 'rxjs';
 import sharp from 'sharp';
@@ -15,9 +15,8 @@ import { compare } from '../src/compare/run.js';
 import { splitDifference } from '../src/compare/same-split.js';
 import { summarize } from '../src/compare/summary.js';
 import { bestEpochOf, rowOf } from '../src/compare/table.js';
-import { weightsFromDir } from '../src/compare/weights-dir.js';
-import { getGraph } from '../src/graphs/index.js';
-import { embeddedWeights } from '../src/models/weights.js';
+import { embeddedWeights, localWeightsFile } from '../src/models/weights.js';
+import { createModel, disposeClassifier, getModel } from '../src/models/index.js';
 import type { Manifest } from '../src/operators/split.js';
 import { FIXTURE_ROOT, fixtureImages, temporaryDir } from './helpers.js';
 
@@ -128,23 +127,34 @@ describe('same split', () => {
   });
 });
 
-describe('weights from a folder', () => {
-  it("uses the model's ImageNet file from the folder, and nothing for a model without one or a run that loads none", async () => {
+describe('weights from a folder (--weights-dir)', () => {
+  const file = 'mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.5_224_no_top.h5';
+
+  it("finds a model's published ImageNet file in the folder first, and nothing for a model whose file it lacks", async () => {
     const dir = await temporaryDir();
-    const file = 'mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.5_224_no_top.h5';
     await cp(embeddedWeights(file), join(dir, file));
-    expect(await weightsFromDir(dir, getGraph('mobilenetv2'), {})).toBe(join(dir, file));
-    expect(await weightsFromDir(dir, getGraph('mobilenetv2'), { imageSize: 96 })).toBe(join(dir, file));
-    expect(await weightsFromDir(dir, getGraph('mobilenetv2'), { alpha: 0.35 })).toBeUndefined();
-    expect(await weightsFromDir(dir, getGraph('mobilenetv2'), { weights: 'none' })).toBeUndefined();
-    expect(await weightsFromDir(dir, getGraph('squeezenet'), {})).toBeUndefined();
+    const mobilenetv2 = getModel('mobilenetv2');
+    expect(await localWeightsFile(mobilenetv2.imagenet({ alpha: 0.5, inputSize: 224 }), dir)).toBe(join(dir, file));
+    expect(await localWeightsFile(mobilenetv2.imagenet({ alpha: 0.5, inputSize: 224 }))).toBe(embeddedWeights(file));
+    expect(await localWeightsFile(mobilenetv2.imagenet({ alpha: 0.35, inputSize: 224 }), dir)).toBeNull();
+    expect(await localWeightsFile(getModel('squeezenet').imagenet({ alpha: 1, inputSize: 227 }), dir)).toBeNull();
+  });
+
+  it('loads imagenet weights from the folder, ahead of the embedded copy, and labels them as imagenet', async () => {
+    const dir = await temporaryDir();
+    await writeFile(join(dir, file), 'not an HDF5 file');
+    await expect(createModel('mobilenetv2', { classes: 2, inputSize: 32, weightsDir: dir })).rejects.toThrow(`${join(dir, file)}: not an HDF5 file`);
+    await cp(embeddedWeights(file), join(dir, file));
+    const model = await createModel('mobilenetv2', { classes: 2, inputSize: 32, weightsDir: dir });
+    expect(model.weights).toBe(`imagenet (${file})`);
+    disposeClassifier(model);
   });
 });
 
 describe('npm run compare arguments', () => {
-  it('takes graphs, the graph flags and --weights-dir, and refuses bad ones in one line', () => {
+  it('takes graphs and the graph flags (--weights-dir as an absolute path), and refuses bad ones in one line', () => {
     const parsed = parseCompareCommandLine(['mobilenetv2', 'squeezenet', '--epochs', '2', '--seed', '3', '--weights-dir', 'w', '--out', 'o']);
-    expect(parsed).toMatchObject({ graphs: ['mobilenetv2', 'squeezenet'], out: 'o', weightsDir: 'w', flags: { backend: 'auto', options: { epochs: 2, seed: 3 } } });
+    expect(parsed).toMatchObject({ graphs: ['mobilenetv2', 'squeezenet'], out: 'o', flags: { backend: 'auto', options: { epochs: 2, seed: 3, weightsDir: resolve('w') } } });
     expect(() => parseCompareCommandLine(['mobilenetv2'])).toThrow(/^name at least two graphs to compare: /);
     expect(() => parseCompareCommandLine(['mobilenetv2', 'resnet'])).toThrow(/^unknown graph 'resnet'; known graphs: /);
     expect(() => parseCompareCommandLine(['mobilenetv2', 'squeezenet', '--colour'])).toThrow(/^unknown or malformed flag --colour; valid flags: .*--weights-dir/);

@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
@@ -94,10 +95,13 @@ describe('weights', () => {
     await expect(createModel('mobilenetv2', { classes: 3, alpha: 0.35, weights: EMBEDDED, inputSize: 96 })).rejects.toThrow(/holds mobilenetv2 alpha 0\.5 weights, not alpha 0\.35; pass --alpha 0\.5$/);
   });
 
-  it('refuses files with unknown layers or missing tensors, and missing files', async () => {
+  it('refuses files with unknown layers or missing tensors, missing files and files that are not HDF5', async () => {
     const model = backbone(0.5);
     await expect(loadKerasH5(model, EMBEDDED)).rejects.toThrow(/layer 'mobl0_conv_0_depthwise' is not in model/);
     await expect(loadKerasH5(model, '/nonexistent/w.h5')).rejects.toThrow(/^weights file not found/);
+    const text = join(await temporaryDir(), 'w.h5');
+    await writeFile(text, '<html>a proxy error page</html>');
+    await expect(loadKerasH5(model, text)).rejects.toThrow(`${text}: not an HDF5 file (a Keras .h5 weights file was expected)`);
     model.dispose();
   });
 

@@ -1,4 +1,3 @@
-import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { lastValueFrom } from 'rxjs';
 import { useBackend } from '../backend.js';
@@ -13,27 +12,24 @@ const USAGE = `usage: npm run compare -- <graph> <graph> … [flags]
 Runs every graph on the same split and seed, then writes compare.json, compare.md, index.html,
 plots (SVG and PNG) and per-epoch CSVs into one folder.
 ${EXPERIMENT_FLAG_USAGE}
-  --weights-dir DIR   folder of Keras ImageNet weight files: each model uses its file from there when present
   --out DIR           comparison folder (default runs/compare-<time>)   --quiet`;
 
 export interface CompareCommand {
   graphs: string[];
   flags: ExperimentFlags;
   out: string;
-  weightsDir: string | undefined;
 }
 
 /** `npm run compare` arguments; unknown graphs, flags or values fail with one line. */
 export function parseCompareCommandLine(argv: string[]): CompareCommand | 'help' {
-  const parsed = parseFlags(argv, { 'weights-dir': { type: 'string' } });
+  const parsed = parseFlags(argv);
   if (parsed.help) return 'help';
   const known = listGraphs().map((g) => g.name);
   if (parsed.positionals.length < 2) throw new Error(`name at least two graphs to compare: ${known.join(', ')}`);
   const unknown = parsed.positionals.find((g) => !known.includes(g));
   if (unknown) throw new Error(`unknown graph '${unknown}'; known graphs: ${known.join(', ')}`);
   const time = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
-  const weightsDir = parsed.extra['weights-dir'];
-  return { graphs: parsed.positionals, flags: parsed.flags, out: parsed.flags.out ?? `runs/compare-${time}`, weightsDir: typeof weightsDir === 'string' ? weightsDir : undefined };
+  return { graphs: parsed.positionals, flags: parsed.flags, out: parsed.flags.out ?? `runs/compare-${time}` };
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -42,7 +38,7 @@ async function main(argv: string[]): Promise<number> {
     console.log(`${USAGE}\ngraphs: ${listGraphs().map((g) => g.name).join(', ')}`);
     return 0;
   }
-  const { graphs, flags, out, weightsDir } = command;
+  const { graphs, flags, out } = command;
   const say = (line: string) => flags.quiet || console.error(line);
   const active = await useBackend(flags.backend);
   say(`backend: ${active.choice}${active.skipped.map((s) => `\n  skipped ${s.choice}: ${s.reason}`).join('')}`);
@@ -51,7 +47,7 @@ async function main(argv: string[]): Promise<number> {
   const signal = stopOnSignals(say, () => progress.stop());
   const comparison = await lastValueFrom(
     compare(
-      { graphs, options: flags.options, out, ...(weightsDir ? { weightsDir: resolve(weightsDir) } : {}) },
+      { graphs, options: flags.options, out },
       {
         signal,
         onRun: (graph, index, total) => {

@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { BACKEND_CHOICES, type BackendChoice } from '../backend.js';
@@ -21,6 +22,7 @@ export const EXPERIMENT_FLAGS = {
   limit: { type: 'string' },
   out: { type: 'string' },
   weights: { type: 'string' },
+  'weights-dir': { type: 'string' },
   alpha: { type: 'string' },
   resize: { type: 'string' },
   'no-augment': { type: 'boolean' },
@@ -52,6 +54,7 @@ export const EXPERIMENT_FLAG_USAGE = `  --data DIR          folder-per-class dat
   --backend B         ${BACKEND_CHOICES.join('|')} (default auto)
   --limit N           use at most N images, balanced over classes
   --weights W         imagenet | none | path to a weights file   --alpha A (MobileNets)
+  --weights-dir DIR   folder searched first for each model's ImageNet file (its published name, e.g. Keras downloads)
   --resize MODE       squash | center-crop (default ${BASE_OPTIONS.resize})   --no-augment
   --no-cache          recompute a frozen backbone's features every epoch (then augmentation applies)
   --fine-tune N       also train the backbone's last N blocks (no feature cache)
@@ -131,6 +134,7 @@ export function parseFlags(argv: string[], extra: Record<string, FlagSpec> = {})
   set('seed', number('seed', text('seed'), Number.isInteger));
   set('limit', number('limit', text('limit'), isCount));
   set('weights', text('weights'));
+  set('weightsDir', text('weights-dir') && resolve(text('weights-dir')!));
   set('alpha', number('alpha', text('alpha')));
   set('resize', resize as ExperimentOptions['resize'] | undefined);
   if (values['no-augment']) options.augment = false;

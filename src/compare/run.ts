@@ -1,13 +1,12 @@
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { concatMap, defer, from, toArray, type Observable } from 'rxjs';
+import { concatMap, defer, from, of, toArray, type Observable } from 'rxjs';
 import { writeFileAtomic } from '../core/files.js';
 import { BASE_OPTIONS, experiment, getGraph, type ExperimentHooks, type ExperimentOptions } from '../graphs/index.js';
 import type { Manifest } from '../operators/split.js';
 import type { ComparedReport, Comparison } from './comparison.js';
 import { writeComparison, type ComparedRun } from './output.js';
 import { splitDifference } from './same-split.js';
-import { weightsFromDir } from './weights-dir.js';
 
 export interface CompareRequest {
   /** Graph names, in table order. */
@@ -16,8 +15,6 @@ export interface CompareRequest {
   options: Partial<ExperimentOptions> & Pick<ExperimentOptions, 'data'>;
   /** The comparison folder. */
   out: string;
-  /** A folder of Keras ImageNet weight files, used for each model whose file is there. */
-  weightsDir?: string;
 }
 
 export interface CompareHooks extends ExperimentHooks {
@@ -32,7 +29,7 @@ export interface CompareHooks extends ExperimentHooks {
  * into `<out>/<graph>/`; keeps the split once as `<out>/manifest.json` and refuses a run whose
  * split differs. Then writes the comparison (table, plots, CSVs, index.html) and emits it.
  */
-export function compare({ graphs, options, out, weightsDir }: CompareRequest, hooks: CompareHooks = {}): Observable<Comparison> {
+export function compare({ graphs, options, out }: CompareRequest, hooks: CompareHooks = {}): Observable<Comparison> {
   return defer(() => {
     if (graphs.length < 2) throw new Error('name at least two graphs to compare');
     const repeated = graphs.find((g, i) => graphs.indexOf(g) !== i);
@@ -59,10 +56,9 @@ export function compare({ graphs, options, out, weightsDir }: CompareRequest, ho
 
     return from(definitions).pipe(
       concatMap((graph, index) =>
-        defer(async () => {
+        defer(() => {
           hooks.onRun?.(graph.name, index, definitions.length);
-          const weights = weightsDir ? await weightsFromDir(weightsDir, graph, shared) : undefined;
-          return { ...shared, ...(weights ? { weights } : {}), out: join(out, graph.name) };
+          return of({ ...shared, out: join(out, graph.name) });
         }).pipe(
           concatMap((given) => experiment(graph, given, hooks)),
           concatMap(async (report): Promise<ComparedRun> => {
@@ -73,7 +69,7 @@ export function compare({ graphs, options, out, weightsDir }: CompareRequest, ho
         ),
       ),
       toArray(),
-      concatMap((runs) => writeComparison({ out, runs, options: { ...shared, ...(weightsDir ? { weightsDir } : {}) }, startedAt })),
+      concatMap((runs) => writeComparison({ out, runs, options: shared, startedAt })),
     );
   });
 }

@@ -464,7 +464,7 @@ export function experiment(graph: GraphDefinition, given: Partial<ExperimentOpti
         return data;
       }),
       switchMap((data) =>
-        from(createModel(graph.model, { classes: data.classes.length, weights: options.weights, inputSize: options.imageSize, alpha: options.alpha, seed: options.seed, fineTune: options.fineTune, featureNorm: options.featureNorm })).pipe(
+        from(createModel(graph.model, { classes: data.classes.length, weights: options.weights, weightsDir: options.weightsDir, inputSize: options.imageSize, alpha: options.alpha, seed: options.seed, fineTune: options.fineTune, featureNorm: options.featureNorm })).pipe(
           switchMap((model) => withModel(data, model)),
         ),
       ),

@@ -24,6 +24,8 @@ export interface ExperimentOptions {
   augment: boolean;
   /** `imagenet`, `none`, a weights file, a tfjs model folder or a URL; the model's own default when absent. */
   weights?: string;
+  /** A folder searched first for each model's known ImageNet file (e.g. a folder of Keras downloads). */
+  weightsDir?: string;
   alpha?: number;
   /** Batches decoded ahead of the compute (the prefetch bound, in batches). */
   prefetch: number;

@@ -11,11 +11,11 @@ import { readTfjsLayersWeights } from './tfjs-layers-format.js';
 import { localWeightsFile, weightsCacheDir, type KnownWeights } from './weights.js';
 
 /** Where `weights` points: a local file or folder, fetched into the cache first when it is a URL or `imagenet`. */
-async function weightsPath(definition: ModelDefinition, weights: string, alpha: number, inputSize: number): Promise<string> {
+async function weightsPath(definition: ModelDefinition, weights: string, alpha: number, inputSize: number, weightsDir?: string): Promise<string> {
   if (weights === 'imagenet') {
     const choices = definition.imagenet({ alpha, inputSize });
     if (choices.length === 0) throw new Error(`no ImageNet weights are known for ${definition.name} alpha ${alpha}`);
-    return (await localWeightsFile(choices)) ?? downloadWeights(choices[0]!, { dir: weightsCacheDir(), progress: true });
+    return (await localWeightsFile(choices, weightsDir)) ?? downloadWeights(choices[0]!, { dir: weightsCacheDir(), progress: true });
   }
   if (/^https?:\/\//.test(weights)) {
     const known = definition.imagenet({ alpha, inputSize }).find((k) => k.url === weights);
@@ -82,7 +82,7 @@ export async function createModel(name: string, options: CreateModelOptions): Pr
   if (definition.training.kind === 'scratch') {
     const network = definition.build({ inputSize, alpha, includeTop: true, classes, classifierActivation: 'linear', weights });
     try {
-      const source = weights === 'none' ? 'none (from scratch)' : await describe(await loadInto(network, definition, await weightsPath(definition, weights, alpha, inputSize), alpha, definition.training.topLayers));
+      const source = weights === 'none' ? 'none (from scratch)' : await describe(await loadInto(network, definition, await weightsPath(definition, weights, alpha, inputSize, options.weightsDir), alpha, definition.training.topLayers));
       return { name: label, inputSize, preprocessing: definition.preprocessing, classes, backbone: null, head: network, weights: source };
     } catch (error) {
       network.dispose();
@@ -91,7 +91,7 @@ export async function createModel(name: string, options: CreateModelOptions): Pr
   }
   const backbone = definition.build({ inputSize, alpha, includeTop: false, classes, pooling: 'avg', weights });
   try {
-    const source = weights === 'none' ? 'none (random backbone)' : await describe(await loadInto(backbone, definition, await weightsPath(definition, weights, alpha, inputSize), alpha));
+    const source = weights === 'none' ? 'none (random backbone)' : await describe(await loadInto(backbone, definition, await weightsPath(definition, weights, alpha, inputSize, options.weightsDir), alpha));
     if (options.fineTune) unfreezeLastBlocks(backbone, definition, options.fineTune);
     else backbone.trainable = false;
     const features = backbone.outputs[0]!.shape[1] as number;

@@ -1,4 +1,4 @@
-import { access } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import h5wasm from 'h5wasm/node';
 import { assignWeights, type AssignOptions, type AssignResult, type StoredLayers } from './load-weights.js';
@@ -11,12 +11,29 @@ function stringList(value: unknown): string[] {
   return Array.from(value as ArrayLike<unknown>, String);
 }
 
+const HDF5_SIGNATURE = Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]);
+
+/**
+ * Whether the file starts like HDF5: its signature sits at byte 0 or, after a user block, at 512,
+ * 1024, 2048 (checked here because HDF5 itself answers other files with an opaque error).
+ */
+async function isHdf5(path: string): Promise<boolean> {
+  const handle = await open(path, 'r').catch(() => {
+    throw new Error(`weights file not found: ${path}`);
+  });
+  try {
+    const head = Buffer.alloc(2048 + HDF5_SIGNATURE.length);
+    const { bytesRead } = await handle.read(head, 0, head.length, 0);
+    return [0, 512, 1024, 2048].some((at) => at + HDF5_SIGNATURE.length <= bytesRead && head.subarray(at, at + HDF5_SIGNATURE.length).equals(HDF5_SIGNATURE));
+  } finally {
+    await handle.close();
+  }
+}
+
 /** The weights of a Keras HDF5 file (`save_weights` output or a whole-model `.h5`), layer by layer. */
 export async function readKerasH5(path: string): Promise<StoredLayers> {
   await h5wasm.ready;
-  await access(path).catch(() => {
-    throw new Error(`weights file not found: ${path}`);
-  });
+  if (!(await isHdf5(path))) throw new Error(`${path}: not an HDF5 file (a Keras .h5 weights file was expected)`);
   const file = new h5wasm.File(path, 'r');
   try {
     const root = (file.keys().includes('model_weights') ? file.get('model_weights') : file) as H5Group;

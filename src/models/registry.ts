@@ -23,6 +23,8 @@ export interface CreateModelOptions {
   classes: number;
   /** `imagenet` (the known source), `none` (random initialisation), a weights file, a tfjs model folder or a URL. */
   weights?: string;
+  /** A folder searched first for the known ImageNet file (by its published name), before the embedded copy, the cache and a download. */
+  weightsDir?: string;
   inputSize?: number;
   /** Width multiplier of the MobileNets. */
   alpha?: number;

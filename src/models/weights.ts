@@ -30,10 +30,10 @@ export const exists = (path: string) =>
     () => false,
   );
 
-/** The first of `choices` that is embedded or already in the cache, or null. */
-export async function localWeightsFile(choices: readonly KnownWeights[]): Promise<string | null> {
+/** The first of `choices` that is in `dir` (when given), embedded or already in the cache, or null. */
+export async function localWeightsFile(choices: readonly KnownWeights[], dir?: string): Promise<string | null> {
   for (const { file } of choices) {
-    for (const candidate of [embeddedWeights(file), join(weightsCacheDir(), file)]) {
+    for (const candidate of [...(dir ? [join(dir, file)] : []), embeddedWeights(file), join(weightsCacheDir(), file)]) {
       if (await exists(candidate)) return candidate;
     }
   }
