@@ -12,7 +12,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { Bench } from 'tinybench';
 import { completed } from './completed.js';
-import { MACHINE_PEAK_GFLOPS } from './cpu.js';
+import { addMeasuredCase, busyCores, MACHINE_PEAK_GFLOPS } from './cpu.js';
 import { formatTable } from './table.js';
 import { useBackend, type BackendChoice } from '../src/backend.js';
 import { ParallelModel } from '../src/backends/parallel.js';
@@ -86,21 +86,9 @@ interface Timing {
  */
 async function timeCases(cases: Array<[string, () => unknown]>, iterations: number): Promise<Timing[]> {
   const bench = new Bench({ time: 0, iterations, warmupIterations: WARMUP_CALLS, warmupTime: 0 });
-  const usage = cases.map(() => ({ cpu: 0, wall: 0 }));
-  cases.forEach(([name, run], i) =>
-    bench.add(name, async () => {
-      const [cpu, wall] = [process.cpuUsage(), performance.now()];
-      await run();
-      const used = process.cpuUsage(cpu);
-      usage[i]!.cpu += (used.user + used.system) / 1e6;
-      usage[i]!.wall += (performance.now() - wall) / 1000;
-    }),
-  );
+  const usage = cases.map(([name, run]) => addMeasuredCase(bench, name, run));
   await bench.run();
-  return bench.tasks.map((task, i) => {
-    const result = completed(task);
-    return { seconds: result.latency.p50 / 1000, busyCores: usage[i]!.cpu / usage[i]!.wall };
-  });
+  return bench.tasks.map((task, i) => ({ seconds: completed(task).latency.p50 / 1000, busyCores: busyCores(usage[i]!) }));
 }
 
 const random = (shape: number[]) => tf.randomUniform(shape, -1, 1, 'float32', 1);

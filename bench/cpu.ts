@@ -1,10 +1,11 @@
 import { readdirSync, readFileSync } from 'node:fs';
+import type { Bench } from 'tinybench';
 
 /** FP32 peak of the reference machine: 2 cores × 2 FMA units × 8 lanes × 2 FLOP × ~2.6 GHz. */
 export const MACHINE_PEAK_GFLOPS = 166;
 
 /** CPU seconds (user + system) of this process so far, all threads together. */
-export function processCpuSeconds(): number {
+function processCpuSeconds(): number {
   const usage = process.cpuUsage();
   return (usage.user + usage.system) / 1e6;
 }
@@ -33,7 +34,7 @@ function statSeconds(file: string): number {
 }
 
 /** Reads /proc/self; null where there is none (not Linux). */
-export function threadSnapshot(): ThreadSnapshot | null {
+function threadSnapshot(): ThreadSnapshot | null {
   let tids: string[];
   try {
     tids = readdirSync('/proc/self/task');
@@ -54,7 +55,7 @@ export function threadSnapshot(): ThreadSnapshot | null {
 }
 
 /** CPU each pool used since `start`; time of threads that ended in between counts as `other`. */
-export function threadCpuSince(start: ThreadSnapshot | null): ThreadCpu | null {
+function threadCpuSince(start: ThreadSnapshot | null): ThreadCpu | null {
   const end = threadSnapshot();
   if (!start || !end) return null;
   const used: ThreadCpu = { main: 0, libvips: 0, other: 0 };
@@ -62,3 +63,35 @@ export function threadCpuSince(start: ThreadSnapshot | null): ThreadCpu | null {
   used.other += Math.max(0, end.total - start.total - used.main - used.libvips - used.other);
   return used;
 }
+
+/** What a tinybench case spent over all its calls (warm-ups included): wall and CPU seconds. */
+export interface CaseUsage {
+  calls: number;
+  wallSeconds: number;
+  /** All threads of the process together. */
+  cpuSeconds: number;
+  /** By thread pool, when asked for (and on Linux); null otherwise. */
+  threads: ThreadCpu | null;
+}
+
+/**
+ * Adds `fn` to `bench` as a case that also adds up its wall and CPU time. `threads` also splits the
+ * CPU by thread pool, reading /proc around every call: for cases long enough not to feel that.
+ */
+export function addMeasuredCase(bench: Bench, name: string, fn: () => unknown, options: { threads?: boolean } = {}): CaseUsage {
+  const usage: CaseUsage = { calls: 0, wallSeconds: 0, cpuSeconds: 0, threads: options.threads && threadSnapshot() ? { main: 0, libvips: 0, other: 0 } : null };
+  bench.add(name, async () => {
+    const threads = usage.threads ? threadSnapshot() : null;
+    const [cpu, wall] = [processCpuSeconds(), performance.now()];
+    await fn();
+    usage.wallSeconds += (performance.now() - wall) / 1000;
+    usage.cpuSeconds += processCpuSeconds() - cpu;
+    usage.calls++;
+    const used = threads ? threadCpuSince(threads) : null;
+    if (used && usage.threads) for (const pool of ['main', 'libvips', 'other'] as const) usage.threads[pool] += used[pool];
+  });
+  return usage;
+}
+
+/** Cores a case kept busy on average: CPU seconds per wall second (0 before any call). */
+export const busyCores = (usage: CaseUsage): number => (usage.wallSeconds > 0 ? usage.cpuSeconds / usage.wallSeconds : 0);

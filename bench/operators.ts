@@ -11,7 +11,7 @@ import { discover } from '../src/operators/discover.js';
 import { predict } from '../src/operators/predict.js';
 import { normalize } from '../src/operators/to-tensor.js';
 import { train } from '../src/operators/train.js';
-import { processCpuSeconds } from './cpu.js';
+import { addMeasuredCase, busyCores } from './cpu.js';
 import { fixed, formatTable, times } from './table.js';
 
 export interface BenchRow {
@@ -87,28 +87,18 @@ export async function benchOperators(options: OperatorBenchOptions): Promise<Ben
     ];
 
     const bench = new Bench({ time: options.time, iterations: 2, warmupIterations: 1, warmupTime: 0 });
-    const cpu = cases.map(() => ({ calls: 0, cpuSeconds: 0, wallSeconds: 0 }));
-    cases.forEach(([name, , run], i) =>
-      bench.add(name, async () => {
-        const cpuStart = processCpuSeconds();
-        const wallStart = performance.now();
-        await run();
-        cpu[i]!.wallSeconds += (performance.now() - wallStart) / 1000;
-        cpu[i]!.cpuSeconds += processCpuSeconds() - cpuStart;
-        cpu[i]!.calls++;
-      }),
-    );
+    const usage = cases.map(([name, , run]) => addMeasuredCase(bench, name, run));
     await bench.run();
 
     const rows = cases.map(([name, items], i) => {
       const result = completed(bench.tasks[i]!);
-      const { calls, cpuSeconds, wallSeconds } = cpu[i]!;
+      const { calls, cpuSeconds } = usage[i]!;
       return {
         operator: name,
         items,
         itemsPerSecond: (items * 1000) / result.period,
         ratio: 0,
-        busyCores: wallSeconds > 0 ? cpuSeconds / wallSeconds : 0,
+        busyCores: busyCores(usage[i]!),
         itemsPerCoreSecond: cpuSeconds > 0 ? (items * calls) / cpuSeconds : Number.POSITIVE_INFINITY,
       };
     });

@@ -5,7 +5,7 @@ import { Bench } from 'tinybench';
 import { completed } from './completed.js';
 import type { Sample } from '../src/core/types.js';
 import { decode, DEFAULT_LIMIT_INPUT_PIXELS } from '../src/operators/decode.js';
-import { processCpuSeconds } from './cpu.js';
+import { addMeasuredCase, type CaseUsage } from './cpu.js';
 import { fixed, formatTable, times } from './table.js';
 
 export interface OverheadRow {
@@ -58,14 +58,11 @@ const median = (values: number[]) => {
 export async function benchOverhead(options: OverheadOptions): Promise<OverheadRow[]> {
   const { samples, size } = options;
   const perRound = new Map<number, Array<{ operator: number; bare: number }>>(options.concurrencies.map((c) => [c, []]));
-  const cpu = new Map<string, { calls: number; seconds: number }>();
-  const withCpu = (name: string, fn: () => Promise<unknown>) => async () => {
-    const start = processCpuSeconds();
-    await fn();
-    const entry = cpu.get(name) ?? { calls: 0, seconds: 0 };
-    cpu.set(name, { calls: entry.calls + 1, seconds: entry.seconds + processCpuSeconds() - start });
+  const usage = new Map<string, CaseUsage[]>(); // one per round
+  const cpuPerCall = (name: string) => {
+    const rounds = usage.get(name)!;
+    return rounds.reduce((s, u) => s + u.cpuSeconds, 0) / rounds.reduce((s, u) => s + u.calls, 0);
   };
-  const cpuPerCall = (name: string) => cpu.get(name)!.seconds / cpu.get(name)!.calls;
   for (let round = 0; round < options.rounds; round++) {
     const bench = new Bench({ time: options.time, iterations: 2, warmupIterations: 1, warmupTime: 0 });
     for (const c of options.concurrencies) {
@@ -74,7 +71,7 @@ export async function benchOverhead(options: OverheadOptions): Promise<OverheadR
         [`operator c=${c}`, () => lastValueFrom(from(samples).pipe(decode({ size, concurrency: c }), toArray()))],
         [`bare c=${c}`, () => bareSharp(samples, size, c)],
       ];
-      for (const [name, fn] of round % 2 ? pair.reverse() : pair) bench.add(name, withCpu(name, fn));
+      for (const [name, fn] of round % 2 ? pair.reverse() : pair) usage.set(name, [...(usage.get(name) ?? []), addMeasuredCase(bench, name, fn)]);
     }
     await bench.run();
     for (const c of options.concurrencies) {

@@ -15,7 +15,7 @@ import { predict } from '../src/operators/predict.js';
 import { prefetch } from '../src/operators/prefetch.js';
 import { normalize } from '../src/operators/to-tensor.js';
 import type { Preprocessing } from '../src/models/preprocessing.js';
-import { threadCpuSince, threadSnapshot, type ThreadCpu } from './cpu.js';
+import { addMeasuredCase, type CaseUsage, type ThreadCpu } from './cpu.js';
 import { fixed, formatTable, times } from './table.js';
 
 /**
@@ -75,27 +75,11 @@ export interface OverlapOptions {
   iterations: number;
 }
 
-interface CaseTotals {
-  cpu: ThreadCpu | null;
-  wall: number;
-}
+/** A case that adds up the CPU each thread pool spent in it. */
+const timedCase = (bench: Bench, name: string, fn: () => Promise<unknown>): CaseUsage => addMeasuredCase(bench, name, fn, { threads: true });
 
-/** Runs `fn` as one tinybench case and adds up the CPU each thread pool spent in it. */
-function timedCase(bench: Bench, name: string, fn: () => Promise<unknown>): CaseTotals {
-  const totals: CaseTotals = { cpu: threadSnapshot() ? { main: 0, libvips: 0, other: 0 } : null, wall: 0 };
-  bench.add(name, async () => {
-    const start = threadSnapshot();
-    const t0 = performance.now();
-    await fn();
-    totals.wall += (performance.now() - t0) / 1000;
-    const used = threadCpuSince(start);
-    if (used && totals.cpu) for (const pool of ['main', 'libvips', 'other'] as const) totals.cpu[pool] += used[pool];
-  });
-  return totals;
-}
-
-const perWallSecond = (totals: CaseTotals): ThreadCpu | null =>
-  totals.cpu && totals.wall > 0 ? { main: totals.cpu.main / totals.wall, libvips: totals.cpu.libvips / totals.wall, other: totals.cpu.other / totals.wall } : null;
+const perWallSecond = ({ threads, wallSeconds }: CaseUsage): ThreadCpu | null =>
+  threads && wallSeconds > 0 ? { main: threads.main / wallSeconds, libvips: threads.libvips / wallSeconds, other: threads.other / wallSeconds } : null;
 
 /**
  * Whether prefetching hides the slower stage: end-to-end images/s of the graph's inference pass

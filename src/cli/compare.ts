@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { lastValueFrom } from 'rxjs';
 import { useBackend } from '../backend.js';
 import { compare } from '../compare/run.js';
-import { listGraphs } from '../graphs/index.js';
+import { getGraph, listGraphs } from '../graphs/index.js';
 import { EXPERIMENT_FLAG_USAGE, parseFlags, type ExperimentFlags } from './flags.js';
 import { progressReporter } from './progress.js';
 import { fail, stopOnSignals } from './signals.js';
@@ -24,10 +24,8 @@ export interface CompareCommand {
 export function parseCompareCommandLine(argv: string[]): CompareCommand | 'help' {
   const parsed = parseFlags(argv);
   if (parsed.help) return 'help';
-  const known = listGraphs().map((g) => g.name);
-  if (parsed.positionals.length < 2) throw new Error(`name at least two graphs to compare: ${known.join(', ')}`);
-  const unknown = parsed.positionals.find((g) => !known.includes(g));
-  if (unknown) throw new Error(`unknown graph '${unknown}'; known graphs: ${known.join(', ')}`);
+  if (parsed.positionals.length < 2) throw new Error(`name at least two graphs to compare: ${listGraphs().map((g) => g.name).join(', ')}`);
+  parsed.positionals.forEach((name) => getGraph(name)); // an unknown name fails here, before the backend starts
   const time = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
   return { graphs: parsed.positionals, flags: parsed.flags, out: parsed.flags.out ?? `runs/compare-${time}` };
 }
