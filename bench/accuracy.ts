@@ -17,6 +17,7 @@ import { writeJsonAtomic } from '../src/core/files.js';
 import { experiment, getGraph } from '../src/graphs/index.js';
 import type { ExperimentOptions } from '../src/graphs/graph.js';
 import type { Report } from '../src/report.js';
+import { percent } from '../src/core/format.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SHARED = join(ROOT, '../shared');
@@ -76,11 +77,10 @@ export function row(report: Report): AccuracyRow {
 }
 
 export function formatAccuracy(rows: readonly AccuracyRow[]): string {
-  const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
   const header = '| model | protocol | train / test | mean per-class | top-1 | top-5 | study "average" | epoch 1 s | later epoch s | full pass s | run s |';
   const lines = rows.map(
     (r) =>
-      `| ${r.model} | ${r.protocol} | ${r.train} / ${r.test} | ${pct(r.meanPerClass)} | ${pct(r.top1)} | ${pct(r.top5)} | ${pct(r.studyAverage)} | ${r.firstEpochSeconds.toFixed(0)} | ${r.laterEpochSeconds.toFixed(2)} | ${r.fullPassSeconds.toFixed(0)} | ${r.seconds.toFixed(0)} |`,
+      `| ${r.model} | ${r.protocol} | ${r.train} / ${r.test} | ${percent(r.meanPerClass)} | ${percent(r.top1)} | ${percent(r.top5)} | ${percent(r.studyAverage)} | ${r.firstEpochSeconds.toFixed(0)} | ${r.laterEpochSeconds.toFixed(2)} | ${r.fullPassSeconds.toFixed(0)} | ${r.seconds.toFixed(0)} |`,
   );
   return [header, '|---|---|---|---|---|---|---|---|---|---|---|', ...lines].join('\n');
 }

@@ -18,6 +18,8 @@ import { bestEpochOf, rowOf } from '../src/compare/table.js';
 import { embeddedWeights, localWeightsFile } from '../src/models/weights.js';
 import { createModel, disposeClassifier, getModel } from '../src/models/index.js';
 import type { Manifest } from '../src/operators/split.js';
+import { mobileNetV2 } from '../src/models/mobilenetv2.js';
+import { writeKerasH5 } from './h5-writer.js';
 import { FIXTURE_ROOT, fixtureImages, temporaryDir } from './helpers.js';
 
 /** A report with the figures a comparison reads; the rest as a run would leave it. */
@@ -140,10 +142,17 @@ describe('weights from a folder (--weights-dir)', () => {
     expect(await localWeightsFile(getModel('squeezenet').imagenet({ alpha: 1, inputSize: 227 }), dir)).toBeNull();
   });
 
-  it('loads imagenet weights from the folder, ahead of the embedded copy, and labels them as imagenet', async () => {
+  it('loads weights from the folder ahead of the embedded copy; only the published file (by hash) is labelled imagenet', async () => {
     const dir = await temporaryDir();
     await writeFile(join(dir, file), 'not an HDF5 file');
     await expect(createModel('mobilenetv2', { classes: 2, inputSize: 32, weightsDir: dir })).rejects.toThrow(`${join(dir, file)}: not an HDF5 file`);
+    // same name, other weights: loaded, but named by its path, so it never shares the ImageNet feature cache
+    const other = mobileNetV2({ alpha: 0.5, inputSize: 32, includeTop: false, classes: 0, pooling: 'avg' });
+    await writeKerasH5(other, join(dir, file));
+    other.dispose();
+    const impostor = await createModel('mobilenetv2', { classes: 2, inputSize: 32, weightsDir: dir });
+    expect(impostor.weights).toBe(join(dir, file));
+    disposeClassifier(impostor);
     await cp(embeddedWeights(file), join(dir, file));
     const model = await createModel('mobilenetv2', { classes: 2, inputSize: 32, weightsDir: dir });
     expect(model.weights).toBe(`imagenet (${file})`);

@@ -81,20 +81,26 @@ describe('ParallelModel', () => {
   });
 
   it('predicts 8-bit images as the model predicts them normalised here, the workers preprocessing their slices', async () => {
-    for (const parallel of [pool, await ParallelModel.create(model, { workers: 1, mainThread: true })]) {
-      for (const preprocessing of ['symmetric', 'caffe'] as const) {
-        const rows = 5;
-        const images = { x: Uint8Array.from({ length: rows * 16 * 16 * 3 }, () => Math.floor(random() * 256)), shape: [rows, 16, 16, 3] as [number, number, number, number] };
-        const before = tf.memory().numTensors;
-        const got = await parallel.predictImages(images, preprocessing);
-        const x = normalize(images, preprocessing);
-        const want = model.predict(x) as tf.Tensor;
-        expect(got.shape).toEqual([rows, 4]);
-        expect(tf.tidy(() => tf.max(tf.abs(tf.sub(got, want))).dataSync()[0])).toBeLessThan(1e-4);
-        tf.dispose([got, want, x]);
-        expect(tf.memory().numTensors).toBe(before);
+    const hybrid = await ParallelModel.create(model, { workers: 1, mainThread: true });
+    try {
+      for (const parallel of [pool, hybrid]) {
+        for (const preprocessing of ['symmetric', 'caffe'] as const) {
+          const rows = 5;
+          const images = { x: Uint8Array.from({ length: rows * 16 * 16 * 3 }, () => Math.floor(random() * 256)), shape: [rows, 16, 16, 3] as [number, number, number, number] };
+          const before = tf.memory().numTensors;
+          const got = await parallel.predictImages(images, preprocessing);
+          const x = normalize(images, preprocessing);
+          const want = model.predict(x) as tf.Tensor;
+          expect(got.shape).toEqual([rows, 4]);
+          expect(tf.tidy(() => tf.max(tf.abs(tf.sub(got, want))).dataSync()[0])).toBeLessThan(1e-4);
+          tf.dispose([got, want, x]);
+          expect(tf.memory().numTensors).toBe(before);
+        }
+        const short = { x: new Uint8Array(2 * 16 * 16 * 3 - 1), shape: [2, 16, 16, 3] as [number, number, number, number] };
+        await expect(parallel.predictImages(short, 'symmetric')).rejects.toThrow(/^predictImages: 1535 bytes do not make a batch of shape \[2, 16, 16, 3\]$/);
       }
-      if (parallel !== pool) await parallel.dispose();
+    } finally {
+      await hybrid.dispose();
     }
   });
 

@@ -129,10 +129,12 @@ export class ParallelModel {
   async predictImages(images: Pick<ImageBatch, 'x' | 'shape'>, preprocessing: Preprocessing): Promise<tf.Tensor> {
     const [rows, height, width, channels] = images.shape;
     const stride = height * width * channels;
+    if (images.x.length !== rows * stride) throw new Error(`predictImages: ${images.x.length} bytes do not make a batch of shape [${images.shape.join(', ')}]`);
     const slice = (from: number, to: number) => ({ x: images.x.subarray(from * stride, to * stride), shape: [to - from, height, width, channels] as ImageBatch['shape'] });
     return this.scatter(
       rows,
-      async (from, to) => ({ kind: 'pixels', pixels: images.x.slice(from * stride, to * stride), shape: slice(from, to).shape, preprocessing }),
+      // a copy with a buffer of its own, to be moved to the worker (a Buffer's slice would be a view)
+      async (from, to) => ({ kind: 'pixels', pixels: Uint8Array.prototype.slice.call(images.x, from * stride, to * stride), shape: slice(from, to).shape, preprocessing }),
       (from, to) => normalize(slice(from, to), preprocessing),
     );
   }
@@ -142,19 +144,21 @@ export class ParallelModel {
    * `request`, computes the own slice from `local` meanwhile, and joins the answers in row order.
    */
   private async scatter(rows: number | undefined, request: (from: number, to: number) => Promise<SliceRequest>, local: (from: number, to: number) => tf.Tensor): Promise<tf.Tensor> {
-    if (this.workers.length === 0) throw new Error('this parallel model has been disposed');
-    if (this.failure) throw this.failure;
+    this.assertUsable();
     if (rows === undefined || rows === 0) throw new Error('predict needs a batch of at least one row');
     const ranges = splitRows(rows, this.workers.length + (this.local ? 1 : 0));
     const own = this.local ? ranges.shift()! : null;
     const slices = await Promise.all(ranges.map(([from, to]) => request(from, to)));
+    this.assertUsable(); // disposed or failed while the slices were read out
     const answers = Promise.all(slices.map((slice, i) => this.request(this.workers[i]!, { id: this.nextId++, ...slice })));
-    // the calling thread computes its own slice while the workers compute theirs
-    const mine = own && this.local ? tf.tidy(() => this.local!.predict(local(own[0], own[1])) as tf.Tensor) : null;
+    let mine: tf.Tensor | null = null;
     let results: Array<{ values: Float32Array; shape: number[] }>;
     try {
+      // the calling thread computes its own slice while the workers compute theirs
+      mine = own && this.local ? tf.tidy(() => this.local!.predict(local(own[0], own[1])) as tf.Tensor) : null;
       results = await answers;
     } catch (error) {
+      answers.catch(() => {}); // the workers' answers are not awaited any more when the own slice failed
       mine?.dispose();
       throw error;
     }
@@ -165,6 +169,11 @@ export class ParallelModel {
     } finally {
       tf.dispose(parts);
     }
+  }
+
+  private assertUsable(): void {
+    if (this.workers.length === 0) throw new Error('this parallel model has been disposed');
+    if (this.failure) throw this.failure;
   }
 
   /** Ends the workers; pending predictions fail. */

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { denseHead, type Classifier } from './classifier.js';
 import { downloadWeights } from './download.js';
@@ -74,15 +74,23 @@ export async function createModel(name: string, options: CreateModelOptions): Pr
   const inputSize = options.inputSize ?? definition.defaultInputSize;
   if (inputSize < definition.minInputSize) throw new Error(`${name} needs an input of at least ${definition.minInputSize} px, got ${inputSize}`);
   const label = `${name}${definition.alphas ? `_${alpha}` : ''}`;
-  // A published ImageNet file given by path (checked by its hash) is the same weights as `imagenet`:
-  // one label, so one feature cache.
-  const describe = async (path: string) =>
-    weights === 'imagenet' || (await isPublishedFile(path, definition.imagenet({ alpha, inputSize }))) ? `imagenet (${basename(path)})` : path;
+  /**
+   * Loads the weights into `model` and says how reports name them. A published ImageNet file is
+   * `imagenet` — one label, so one feature cache: the embedded copy and hash-checked downloads as
+   * they are, a file given by path or found in `weightsDir` only when its hash matches.
+   */
+  const load = async (model: LayersModel, optional?: readonly string[]): Promise<string> => {
+    const path = await weightsPath(definition, weights, alpha, inputSize, options.weightsDir);
+    const source = await loadInto(model, definition, path, alpha, optional);
+    const fromWeightsDir = options.weightsDir !== undefined && dirname(resolve(path)) === resolve(options.weightsDir);
+    const published = (weights === 'imagenet' && !fromWeightsDir) || (await isPublishedFile(path, definition.imagenet({ alpha, inputSize })));
+    return published ? `imagenet (${basename(source)})` : source;
+  };
 
   if (definition.training.kind === 'scratch') {
     const network = definition.build({ inputSize, alpha, includeTop: true, classes, classifierActivation: 'linear', weights });
     try {
-      const source = weights === 'none' ? 'none (from scratch)' : await describe(await loadInto(network, definition, await weightsPath(definition, weights, alpha, inputSize, options.weightsDir), alpha, definition.training.topLayers));
+      const source = weights === 'none' ? 'none (from scratch)' : await load(network, definition.training.topLayers);
       return { name: label, inputSize, preprocessing: definition.preprocessing, classes, backbone: null, head: network, weights: source };
     } catch (error) {
       network.dispose();
@@ -91,7 +99,7 @@ export async function createModel(name: string, options: CreateModelOptions): Pr
   }
   const backbone = definition.build({ inputSize, alpha, includeTop: false, classes, pooling: 'avg', weights });
   try {
-    const source = weights === 'none' ? 'none (random backbone)' : await describe(await loadInto(backbone, definition, await weightsPath(definition, weights, alpha, inputSize, options.weightsDir), alpha));
+    const source = weights === 'none' ? 'none (random backbone)' : await load(backbone);
     if (options.fineTune) unfreezeLastBlocks(backbone, definition, options.fineTune);
     else backbone.trainable = false;
     const features = backbone.outputs[0]!.shape[1] as number;

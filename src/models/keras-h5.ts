@@ -13,18 +13,18 @@ function stringList(value: unknown): string[] {
 
 const HDF5_SIGNATURE = Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]);
 
-/**
- * Whether the file starts like HDF5: its signature sits at byte 0 or, after a user block, at 512,
- * 1024, 2048 (checked here because HDF5 itself answers other files with an opaque error).
- */
+/** Where HDF5 may put its signature: byte 0, or after a user block of 512, 1024, 2048, … bytes. */
+const SIGNATURE_OFFSETS = [0, ...Array.from({ length: 8 }, (_, i) => 512 << i)];
+
+/** Whether the file starts like HDF5 (checked here because HDF5 itself answers other files with an opaque error). */
 async function isHdf5(path: string): Promise<boolean> {
-  const handle = await open(path, 'r').catch(() => {
-    throw new Error(`weights file not found: ${path}`);
+  const handle = await open(path, 'r').catch((error: NodeJS.ErrnoException) => {
+    throw new Error(error.code === 'ENOENT' ? `weights file not found: ${path}` : `cannot read weights file ${path}: ${error.code ?? error.message}`);
   });
   try {
-    const head = Buffer.alloc(2048 + HDF5_SIGNATURE.length);
+    const head = Buffer.alloc(SIGNATURE_OFFSETS.at(-1)! + HDF5_SIGNATURE.length);
     const { bytesRead } = await handle.read(head, 0, head.length, 0);
-    return [0, 512, 1024, 2048].some((at) => at + HDF5_SIGNATURE.length <= bytesRead && head.subarray(at, at + HDF5_SIGNATURE.length).equals(HDF5_SIGNATURE));
+    return SIGNATURE_OFFSETS.some((at) => at + HDF5_SIGNATURE.length <= bytesRead && head.subarray(at, at + HDF5_SIGNATURE.length).equals(HDF5_SIGNATURE));
   } finally {
     await handle.close();
   }
