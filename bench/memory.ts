@@ -1,4 +1,5 @@
 import { fork } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { concatMap, from, identity, lastValueFrom, tap, toArray } from 'rxjs';
 import type { Sample } from '../src/core/types.js';
@@ -53,6 +54,22 @@ export interface MemoryOptions {
 const MB = 1024 * 1024;
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/**
+ * Peak resident memory of this process: Linux's VmHWM where there is one. getrusage's maxRSS is no
+ * use in a child: the kernel carries the parent's peak at fork across exec into it.
+ */
+function peakRssBytes(): number {
+  const status = (() => {
+    try {
+      return readFileSync('/proc/self/status', 'utf8');
+    } catch {
+      return '';
+    }
+  })();
+  const hwm = /^VmHWM:\s+(\d+) kB$/m.exec(status);
+  return hwm ? Number(hwm[1]) * 1024 : process.resourceUsage().maxRSS * 1024;
+}
+
 /** The child's side: decode → batch → a consumer slower than decoding, counting decoded images in flight. */
 async function runJob(job: MemoryJob): Promise<Omit<MemoryRow, 'pipeline'>> {
   const baselineRss = process.memoryUsage().rss;
@@ -78,8 +95,7 @@ async function runJob(job: MemoryJob): Promise<Omit<MemoryRow, 'pipeline'>> {
     bound: job.bound,
     images: job.samples.length,
     peakDecodedInFlight,
-    // maxRSS is in kilobytes; it is the peak over the child's whole life, which is this run.
-    peakRssMB: (process.resourceUsage().maxRSS * 1024) / MB,
+    peakRssMB: peakRssBytes() / MB,
     baselineRssMB: baselineRss / MB,
     seconds: (performance.now() - start) / 1000,
   };
