@@ -130,12 +130,12 @@ export class ParallelModel {
     const [rows, height, width, channels] = images.shape;
     const stride = height * width * channels;
     if (images.x.length !== rows * stride) throw new Error(`predictImages: ${images.x.length} bytes do not make a batch of shape [${images.shape.join(', ')}]`);
-    const slice = (from: number, to: number) => ({ x: images.x.subarray(from * stride, to * stride), shape: [to - from, height, width, channels] as ImageBatch['shape'] });
+    const shape = (from: number, to: number): ImageBatch['shape'] => [to - from, height, width, channels];
     return this.scatter(
       rows,
       // a copy with a buffer of its own, to be moved to the worker (a Buffer's slice would be a view)
-      async (from, to) => ({ kind: 'pixels', pixels: Uint8Array.prototype.slice.call(images.x, from * stride, to * stride), shape: slice(from, to).shape, preprocessing }),
-      (from, to) => normalize(slice(from, to), preprocessing),
+      async (from, to) => ({ kind: 'pixels', pixels: Uint8Array.prototype.slice.call(images.x, from * stride, to * stride), shape: shape(from, to), preprocessing }),
+      (from, to) => normalize({ x: images.x.subarray(from * stride, to * stride), shape: shape(from, to) }, preprocessing),
     );
   }
 

@@ -1,6 +1,6 @@
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { concatMap, defer, from, of, toArray, type Observable } from 'rxjs';
+import { concatMap, defer, from, toArray, type Observable } from 'rxjs';
 import { writeFileAtomic } from '../core/files.js';
 import { BASE_OPTIONS, experiment, getGraph, type ExperimentHooks, type ExperimentOptions } from '../graphs/index.js';
 import type { Manifest } from '../operators/split.js';
@@ -58,9 +58,8 @@ export function compare({ graphs, options, out }: CompareRequest, hooks: Compare
       concatMap((graph, index) =>
         defer(() => {
           hooks.onRun?.(graph.name, index, definitions.length);
-          return of({ ...shared, out: join(out, graph.name) });
+          return experiment(graph, { ...shared, out: join(out, graph.name) }, hooks);
         }).pipe(
-          concatMap((given) => experiment(graph, given, hooks)),
           concatMap(async (report): Promise<ComparedRun> => {
             await verifySplit(graph.name);
             hooks.onRunDone?.(graph.name, report);

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { denseHead, type Classifier } from './classifier.js';
@@ -54,9 +55,14 @@ function unfreezeLastBlocks(backbone: LayersModel, definition: ModelDefinition, 
 async function isPublishedFile(path: string, known: readonly KnownWeights[]): Promise<boolean> {
   const candidate = known.find((k) => k.file === basename(path) && (k.sha256 || k.md5));
   if (!candidate) return false;
-  const bytes = await readFile(path).catch(() => null);
-  if (!bytes) return false;
-  return candidate.sha256 ? createHash('sha256').update(bytes).digest('hex') === candidate.sha256 : createHash('md5').update(bytes).digest('hex') === candidate.md5;
+  // streamed: VGG-19's file is 550 MB, and loading it is the next step anyway
+  const hash = createHash(candidate.sha256 ? 'sha256' : 'md5');
+  try {
+    for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  } catch {
+    return false;
+  }
+  return hash.digest('hex') === (candidate.sha256 ?? candidate.md5);
 }
 
 /**
