@@ -27,10 +27,10 @@ describe('bench', () => {
       'augment',
       'batch',
       'normalize',
-      'predict mobilenetv2_0.5',
-      'train step mobilenetv2_0.5 (frozen backbone)',
-      'predict mobilenetv1_0.25',
-      'train step mobilenetv1_0.25 (frozen backbone)',
+      'predict mobilenetv2_050',
+      'train step mobilenetv2_050 (frozen backbone)',
+      'predict mobilenetv1_025',
+      'train step mobilenetv1_025 (frozen backbone)',
     ]);
     for (const row of rows) {
       expect(row.items).toBeGreaterThan(0);

@@ -21,7 +21,7 @@ describe('npm run graph', () => {
     const report = JSON.parse(await readFile(join(out, 'report.json'), 'utf8')) as Report;
     const manifest = JSON.parse(await readFile(join(out, 'manifest.json'), 'utf8')) as Manifest;
 
-    expect(report).toMatchObject({ model: 'mobilenetv2_0.5', protocol: 'ratio:0.8', seed: 0 });
+    expect(report).toMatchObject({ model: 'mobilenetv2_050', protocol: 'ratio:0.8', seed: 0 });
     expect(['tensorflow', 'wasm', 'cpu']).toContain(report.backend);
     expect(report.dataset).toMatchObject({ classes: 10, skipped: 0 });
     expect(report.dataset.root).toMatch(/fixtures\/caltech101-mini\/101_ObjectCategories$/);

@@ -185,8 +185,8 @@ describe('compare', () => {
     expect(saved.split).toMatchObject({ manifest: 'manifest.json', protocol: 'ratio:0.8', seed: 0, root: FIXTURE_ROOT, classes: 10 });
     expect(saved.split.train + saved.split.test).toBe(20);
     expect(saved.models.map((m) => [m.graph, m.model])).toEqual([
-      ['mobilenetv2', 'mobilenetv2_0.5'],
-      ['mobilenetv1', 'mobilenetv1_0.25'],
+      ['mobilenetv2', 'mobilenetv2_050'],
+      ['mobilenetv1', 'mobilenetv1_025'],
     ]);
     for (const m of saved.models) {
       for (const key of ['top1', 'top5', 'meanPerClass', 'studyAverage'] as const) expect(m[key], key).toBeGreaterThanOrEqual(0);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { describeModels, formatModels } from '../src/cli/models.js';
-import { countParams, createModel, disposeClassifier, getModel, listModels } from '../src/models/index.js';
+import { countParams, createModel, disposeClassifier, getModel, getVariant, listModels, listVariants } from '../src/models/index.js';
 import { loadKerasH5, readKerasH5 } from '../src/models/keras-h5.js';
 import { makeDivisible } from '../src/models/keras-util.js';
 import { legacyMobileNetV2Name, mobileNetV2 } from '../src/models/mobilenetv2.js';
@@ -51,11 +51,37 @@ describe('the model zoo matches Keras applications', () => {
       'efficientnetb0', 'efficientnetb1', 'efficientnetb2', 'efficientnetb3', 'efficientnetb4',
       'inceptionresnetv2', 'mobilenetv1', 'mobilenetv2', 'squeezenet', 'vgg19',
     ]);
-    const rows = describeModels(['mobilenetv1', 'squeezenet'].map(getModel));
+    const rows = describeModels(['mobilenetv1', 'squeezenet'].map(getVariant));
     expect(rows[0]).toMatchObject({ name: 'mobilenetv1', backboneParams: 218_544, inputSize: 224, alpha: 0.25, preprocessing: 'symmetric' });
     expect(rows[1]).toMatchObject({ name: 'squeezenet', backboneParams: 722_496, inputSize: 227, preprocessing: 'caffe' });
     expect(rows[1]!.weights[0]).toMatch(/^https:\/\/.*squeezenet_weights_tf_dim_ordering_tf_kernels_notop\.h5$/);
     expect(formatModels(rows)).toMatch(/mobilenetv1\s+475,544\s+218,544\s+224\s+0\.25 symmetric/);
+  });
+
+  it('names every width with published weights timm-style, the architecture standing for its default', () => {
+    const tags = listVariants().map((v) => v.name);
+    expect(tags).toEqual(expect.arrayContaining(['mobilenetv2', 'mobilenetv2_035', 'mobilenetv2_050', 'mobilenetv2_100', 'mobilenetv2_140', 'mobilenetv1', 'mobilenetv1_025', 'mobilenetv1_100', 'squeezenet', 'vgg19', 'efficientnetb0']));
+    expect(tags).not.toContain('squeezenet_100');
+    expect(getVariant('mobilenetv2')).toMatchObject({ alias: true, alpha: 0.5 });
+    expect(getVariant('mobilenetv2_035')).toMatchObject({ alias: false, alpha: 0.35, inputSize: 224, preprocessing: 'symmetric' });
+    expect(getVariant('mobilenetv2_035').weights[0]).toMatchObject({ file: 'mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5', sha256: expect.stringMatching(/^df1c3db1/) });
+    expect(getVariant('mobilenetv1_025').weights[0]!.file).toBe('mobilenet_2_5_224_tf_no_top.h5');
+    expect(() => getVariant('mobilenetv2_060')).toThrow(/^unknown model 'mobilenetv2_060'; known models: .*mobilenetv2_050/);
+    expect(describeModels([getVariant('mobilenetv2_035')])[0]).toMatchObject({ name: 'mobilenetv2_035', backboneParams: 410_208, alpha: 0.35 });
+  });
+
+  it('builds a variant at its width, names it by its tag, and refuses another --alpha for it', async () => {
+    const tagged = await createModel('mobilenetv2_035', { classes: 3, weights: 'none', inputSize: 32 });
+    const aliased = await createModel('mobilenetv2', { classes: 3, weights: 'none', inputSize: 32, alpha: 0.35 });
+    try {
+      expect(tagged.name).toBe('mobilenetv2_035');
+      expect(aliased.name).toBe('mobilenetv2_035');
+      expect(tagged.backbone!.countParams()).toBe(aliased.backbone!.countParams());
+    } finally {
+      disposeClassifier(tagged);
+      disposeClassifier(aliased);
+    }
+    await expect(createModel('mobilenetv2_035', { classes: 3, weights: 'none', alpha: 0.5 })).rejects.toThrow(/^mobilenetv2_035 is alpha 0\.35; for alpha 0\.5 use mobilenetv2_050 or mobilenetv2 --alpha 0\.5$/);
   });
 
   it('rounds channels like Keras and maps Keras 2.1.6 MobileNetV2 names', () => {

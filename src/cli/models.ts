@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { useBackend } from '../backend.js';
-import { getModel, listModels, type ModelDefinition } from '../models/index.js';
+import { getVariant, listVariants, variantName, type ModelVariant } from '../models/index.js';
 
 export interface ModelRow {
   name: string;
@@ -15,25 +15,29 @@ export interface ModelRow {
   weights: string[];
 }
 
-/** One row per registered architecture, counted by building it (at its default width). */
-export function describeModels(definitions: readonly ModelDefinition[] = listModels()): ModelRow[] {
-  return definitions.map((d) => {
-    const alpha = d.alphas?.[0] ?? 1;
+/** The variants `npm run models` lists by default: every tag, without the architectures' own names (aliases of a tag). */
+export const listedVariants = (): ModelVariant[] => listVariants().filter((v) => !v.alias);
+
+/** One row per variant, counted by building it. */
+export function describeModels(variants: readonly ModelVariant[] = listedVariants()): ModelRow[] {
+  return variants.map((v) => {
+    const d = v.definition;
+    const alpha = v.alpha ?? 1;
     const count = (includeTop: boolean) => {
-      const model = d.build({ inputSize: d.defaultInputSize, alpha, includeTop, classes: 1000, pooling: 'avg', weights: 'imagenet' });
+      const model = d.build({ inputSize: v.inputSize, alpha, includeTop, classes: 1000, pooling: 'avg', weights: 'imagenet' });
       const params = model.countParams();
       model.dispose();
       return params;
     };
     return {
-      name: d.name,
+      name: v.name,
       params: count(true),
       backboneParams: count(false),
-      inputSize: d.defaultInputSize,
-      alpha: d.alphas ? alpha : null,
-      preprocessing: d.preprocessing,
+      inputSize: v.inputSize,
+      alpha: v.alpha ?? null,
+      preprocessing: v.preprocessing,
       training: d.training.kind === 'scratch' ? 'from scratch' : `frozen backbone + head${d.training.head.hidden ? ` Dense(${d.training.head.hidden.join(', ')})` : ''}${d.training.head.dropout ? ` Dropout(${d.training.head.dropout})` : ''}`,
-      weights: d.imagenet({ alpha, inputSize: d.defaultInputSize }).map((k) => k.url),
+      weights: v.weights.map((k) => k.url),
     };
   });
 }
@@ -45,11 +49,12 @@ export function formatModels(rows: readonly ModelRow[]): string {
   );
   const header = ['model'.padEnd(18), 'params'.padStart(12), 'no top'.padStart(12), 'input'.padStart(5), 'alpha'.padStart(5), 'preprocess'.padEnd(10), 'training (study)'].join(' ');
   const sources = rows.map((r) => `  ${r.name}: ${r.weights.join(' | ')}`);
-  return [header, ...lines, '', 'ImageNet weights (no top; cached in $RXCNN_CACHE/weights, default ~/.cache/rxcnn/weights):', ...sources].join('\n');
+  const aliases = listVariants().filter((v) => v.alias).map((v) => `${v.name} = ${variantName(v.definition.name, v.alpha!)}`);
+  return [header, ...lines, '', `Architecture names stand for their default variant: ${aliases.join(', ')}`, '', 'ImageNet weights (no top; cached in $RXCNN_CACHE/weights, default ~/.cache/rxcnn/weights):', ...sources].join('\n');
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   await useBackend('auto');
   const names = process.argv.slice(2);
-  console.log(formatModels(describeModels(names.length ? names.map(getModel) : listModels())));
+  console.log(formatModels(describeModels(names.length ? names.map(getVariant) : listedVariants())));
 }

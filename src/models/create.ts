@@ -7,7 +7,7 @@ import { denseHead, type Classifier } from './classifier.js';
 import { downloadWeights } from './download.js';
 import { readKerasH5 } from './keras-h5.js';
 import { assignWeights } from './load-weights.js';
-import { getModel, type CreateModelOptions, type ModelDefinition } from './registry.js';
+import { getVariant, variantName, type CreateModelOptions, type ModelDefinition } from './registry.js';
 import { readTfjsLayersWeights } from './tfjs-layers-format.js';
 import { localWeightsFile, weightsCacheDir, type KnownWeights } from './weights.js';
 
@@ -71,15 +71,20 @@ async function isPublishedFile(path: string, known: readonly KnownWeights[]): Pr
  * network from scratch.
  */
 export async function createModel(name: string, options: CreateModelOptions): Promise<Classifier> {
-  const definition = getModel(name);
+  const variant = getVariant(name);
+  const { definition } = variant;
   const { classes, weights = definition.training.kind === 'scratch' ? 'none' : 'imagenet' } = options;
-  const alpha = options.alpha ?? definition.alphas?.[0] ?? 1;
-  if (definition.alphas && !definition.alphas.includes(alpha) && weights === 'imagenet') {
-    throw new Error(`${name} has ImageNet weights for alpha ${definition.alphas.join(', ')}, not ${alpha}`);
+  if (!variant.alias && variant.alpha !== undefined && options.alpha !== undefined && options.alpha !== variant.alpha) {
+    throw new Error(`${name} is alpha ${variant.alpha}; for alpha ${options.alpha} use ${variantName(definition.name, options.alpha)} or ${definition.name} --alpha ${options.alpha}`);
   }
-  const inputSize = options.inputSize ?? definition.defaultInputSize;
+  const alpha = options.alpha ?? variant.alpha ?? 1;
+  if (definition.alphas && !definition.alphas.includes(alpha) && weights === 'imagenet') {
+    throw new Error(`${definition.name} has ImageNet weights for alpha ${definition.alphas.join(', ')}, not ${alpha}`);
+  }
+  const inputSize = options.inputSize ?? variant.inputSize;
   if (inputSize < definition.minInputSize) throw new Error(`${name} needs an input of at least ${definition.minInputSize} px, got ${inputSize}`);
-  const label = `${name}${definition.alphas ? `_${alpha}` : ''}`;
+  // reports and the feature cache name the variant by its tag (`mobilenetv2_050`), however it was asked for
+  const label = definition.alphas ? variantName(definition.name, alpha) : definition.name;
   /**
    * Loads the weights into `model` and says how reports name them. A published ImageNet file is
    * `imagenet` — one label, so one feature cache: the embedded copy and hash-checked downloads as

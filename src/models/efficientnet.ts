@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-layers';
 import type { SymbolicTensor } from '@tensorflow/tfjs-layers';
 import { ChannelScale, Normalization } from './layers.js';
 import { correctPad, makeDivisible } from './keras-util.js';
-import type { BuildOptions, ModelDefinition } from './registry.js';
+import { registerModel, type BuildOptions, type ModelDefinition } from './registry.js';
 import { globalPool, topActivation } from './top.js';
 
 interface BlockArgs {
@@ -129,3 +129,5 @@ export const efficientNetDefinitions: ModelDefinition[] = NOTOP_MD5.map((md5, va
   imagenet: () => [{ file: `efficientnetb${variant}_notop.h5`, url: `${KERAS}efficientnetb${variant}_notop.h5`, md5 }],
   renamer,
 }));
+
+efficientNetDefinitions.forEach(registerModel);

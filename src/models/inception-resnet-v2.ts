@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-layers';
 import type { SymbolicTensor } from '@tensorflow/tfjs-layers';
 import { ScaledResidual } from './layers.js';
-import type { BuildOptions, ModelDefinition } from './registry.js';
+import { registerModel, type BuildOptions, type ModelDefinition } from './registry.js';
 import { globalPool, topActivation } from './top.js';
 
 /**
@@ -121,3 +121,5 @@ export const inceptionResNetV2Definition: ModelDefinition = {
   ],
   renamer,
 };
+
+registerModel(inceptionResNetV2Definition);

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-layers';
 import type { SymbolicTensor } from '@tensorflow/tfjs-layers';
 import { outputChannels } from './load-weights.js';
-import type { BuildOptions, ModelDefinition } from './registry.js';
+import { registerModel, type BuildOptions, type ModelDefinition } from './registry.js';
 import { globalPool, topActivation } from './top.js';
 
 const bn = (name: string) => tf.layers.batchNormalization({ axis: -1, epsilon: 1e-3, momentum: 0.99, name });
@@ -77,3 +77,5 @@ export const mobileNetDefinition: ModelDefinition = {
       return { file, url: `${KERAS}${file}`, ...(SHA256[file] ? { sha256: SHA256[file] } : {}) };
     }),
 };
+
+registerModel(mobileNetDefinition);

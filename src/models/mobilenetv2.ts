@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-layers';
 import type { SymbolicTensor } from '@tensorflow/tfjs-layers';
 import { correctPad, makeDivisible } from './keras-util.js';
-import type { BuildOptions, ModelDefinition } from './registry.js';
+import { registerModel, type BuildOptions, type ModelDefinition } from './registry.js';
 import { globalPool, topActivation } from './top.js';
 import { outputChannels } from './load-weights.js';
 import type { KnownWeights } from './weights.js';
@@ -137,3 +137,5 @@ export const mobileNetV2Definition: ModelDefinition = {
     return [0.35, 0.5, 0.75, 1.0, 1.3, 1.4].find((alpha) => makeDivisible(320 * alpha) === channels);
   },
 };
+
+registerModel(mobileNetV2Definition);

@@ -65,8 +65,64 @@ export interface ModelDefinition {
   renamer?: (fileLayers: readonly string[]) => (name: string) => string;
 }
 
-const models = new Registry<ModelDefinition>('model');
+/**
+ * A named pretrained configuration of an architecture, as timm tags them: `mobilenetv2_050` is
+ * MobileNetV2 at width 0.5. It carries what differs between variants: the width, and through the
+ * architecture at that width its input size, preprocessing and known ImageNet weights.
+ */
+export interface ModelVariant {
+  name: string;
+  definition: ModelDefinition;
+  /** The width multiplier (MobileNets); absent for architectures without one. */
+  alpha?: number;
+  inputSize: number;
+  preprocessing: Preprocessing;
+  /** The published ImageNet weights of this variant (URL and hash), best first. */
+  weights: KnownWeights[];
+  /** True for the architecture's own name, which stands for its default variant (`mobilenetv2` → `mobilenetv2_050`). */
+  alias: boolean;
+}
 
-export const registerModel = (definition: ModelDefinition) => models.register(definition);
+/** timm's width tag: 0.5 → `050`, 0.35 → `035`, 1.0 → `100`, 1.4 → `140`. */
+export const variantName = (architecture: string, alpha: number) => `${architecture}_${String(Math.round(alpha * 100)).padStart(3, '0')}`;
+
+const models = new Registry<ModelDefinition>('model');
+const variants = new Map<string, ModelVariant>();
+
+function variantOf(definition: ModelDefinition, alpha: number | undefined, alias: boolean): ModelVariant {
+  const inputSize = definition.defaultInputSize;
+  return {
+    name: alpha === undefined || alias ? definition.name : variantName(definition.name, alpha),
+    definition,
+    ...(alpha === undefined ? {} : { alpha }),
+    inputSize,
+    preprocessing: definition.preprocessing,
+    weights: definition.imagenet({ alpha: alpha ?? 1, inputSize }),
+    alias: alias && alpha !== undefined,
+  };
+}
+
+/**
+ * Registers an architecture and its variants: one per width with published weights
+ * (`mobilenetv2_050`, `mobilenetv2_035`, …), and the architecture's name for the first of them.
+ */
+export function registerModel(definition: ModelDefinition): void {
+  const named = [variantOf(definition, definition.alphas?.[0], true), ...(definition.alphas ?? []).map((alpha) => variantOf(definition, alpha, false))];
+  const taken = named.find((v) => variants.has(v.name));
+  if (taken) throw new Error(`model '${taken.name}' is already registered`);
+  models.register(definition);
+  for (const variant of named) variants.set(variant.name, variant);
+}
+
 export const listModels = () => models.list();
-export const getModel = (name: string) => models.get(name);
+export const getModel = (name: string) => getVariant(name).definition;
+
+/** Every registered variant name, aliases included, in natural order. */
+export const listVariants = (): ModelVariant[] => [...variants.values()].sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
+
+/** An architecture's name or a variant's tag (`mobilenetv2`, `mobilenetv2_035`), with a one-line error listing the known names. */
+export function getVariant(name: string): ModelVariant {
+  const variant = variants.get(name);
+  if (!variant) throw new Error(`unknown model '${name}'; known models: ${listVariants().map((v) => v.name).join(', ')}`);
+  return variant;
+}

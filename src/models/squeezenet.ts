@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-layers';
 import type { SymbolicTensor } from '@tensorflow/tfjs-layers';
-import type { BuildOptions, ModelDefinition } from './registry.js';
+import { registerModel, type BuildOptions, type ModelDefinition } from './registry.js';
 import { globalPool, topActivation } from './top.js';
 
 const relu = (name: string) => tf.layers.activation({ activation: 'relu', name });
@@ -64,3 +64,5 @@ export const squeezeNetDefinition: ModelDefinition = {
   ],
   renamer: () => (name) => name.replace('/', '_'),
 };
+
+registerModel(squeezeNetDefinition);

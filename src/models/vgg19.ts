@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-layers';
 import type { SymbolicTensor } from '@tensorflow/tfjs-layers';
-import type { BuildOptions, ModelDefinition } from './registry.js';
+import { registerModel, type BuildOptions, type ModelDefinition } from './registry.js';
 import { globalPool, topActivation } from './top.js';
 
 const STAGES: ReadonlyArray<readonly [filters: number, convs: number]> = [
@@ -45,3 +45,5 @@ export const vgg19Definition: ModelDefinition = {
   build: vgg19,
   imagenet: () => [{ file: 'vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5', url: `${KERAS}vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5`, md5: '253f8cb515780f3b799900260a226db6' }],
 };
+
+registerModel(vgg19Definition);
