@@ -113,12 +113,16 @@ export async function fetchDataset(dataset: KnownDataset, options: FetchOptions 
   return target;
 }
 
+export interface ResolveOptions extends FetchOptions {
+  /** The registry names are looked up in (the known datasets). */
+  datasets?: readonly KnownDataset[];
+}
+
 /**
  * A `--data`/`--test-data` value as a folder: an existing path as it is (a folder named like a
- * dataset wins over the name), else a dataset name, fetched when missing. `datasets` is the
- * registry to look names up in.
+ * dataset wins over the name), else a dataset name, fetched when missing.
  */
-export async function resolveDataset(nameOrPath: string, options: FetchOptions & { datasets?: readonly KnownDataset[] } = {}): Promise<string> {
+export async function resolveDataset(nameOrPath: string, options: ResolveOptions = {}): Promise<string> {
   if (await exists(nameOrPath)) return nameOrPath;
   const dataset = findDataset(nameOrPath, options.datasets);
   if (dataset) return fetchDataset(dataset, options);
@@ -127,7 +131,7 @@ export async function resolveDataset(nameOrPath: string, options: FetchOptions &
 }
 
 /** The experiment options with `data` and `testData` resolved by {@link resolveDataset}. */
-export async function resolveDataOptions<T extends { data: string; testData?: string }>(options: T, fetch: FetchOptions = {}): Promise<T> {
+export async function resolveDataOptions<T extends { data: string; testData?: string }>(options: T, fetch: ResolveOptions = {}): Promise<T> {
   const data = await resolveDataset(options.data, fetch);
   const testData = options.testData === undefined ? undefined : await resolveDataset(options.testData, fetch);
   return { ...options, data, ...(testData === undefined ? {} : { testData }) };
