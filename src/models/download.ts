@@ -80,7 +80,7 @@ async function lock(path: string, file: string, dir: string): Promise<() => Prom
 function progressBar(file: string, show: boolean | undefined) {
   if (!show || !process.stderr.isTTY) return null;
   return new cliProgress.SingleBar(
-    { stream: process.stderr, format: `${file} [{bar}] {percentage}% | {got} of {size} | {rate}/s | ETA {eta_formatted}`, hideCursor: true, clearOnComplete: true, etaBuffer: 50 },
+    { stream: process.stderr, format: `${file} [{bar}] {percentage}% | {got} of {size} | {rate}/s | ETA {eta_formatted}`, clearOnComplete: true, etaBuffer: 50 },
     cliProgress.Presets.shades_classic,
   );
 }
