@@ -36,7 +36,7 @@ export const DATASETS: readonly KnownDataset[] = [
     unpackedBytes: 300e6,
     classes: '101 object classes, plus BACKGROUND_Google (not an object class), which the default --exclude leaves out',
     source:
-      'CaltechDATA record mzrjq-6wc02 (doi:10.22002/D1.20086); the zip URL and its MD5 as torch for R (mlverse/torchvision caltech101_dataset) and torchvision publish them; the MD5 of the inner 101_ObjectCategories.tar.gz as torchvision published it for the tarball',
+      'CaltechDATA record mzrjq-6wc02 (doi:10.22002/D1.20086). Zip URL and MD5, and the zip holding caltech-101/101_ObjectCategories.tar.gz: torch for R, mlverse/torchvision R/dataset-caltech.R (caltech101_dataset); torchvision\'s current caltech.py reportedly uses the same (the copy read for this predates the move to CaltechDATA). Inner tar.gz MD5: torchvision torchvision/datasets/caltech.py (Caltech101, from when it downloaded the tarball itself).',
   },
   {
     name: 'caltech256',
@@ -47,7 +47,8 @@ export const DATASETS: readonly KnownDataset[] = [
     archiveBytes: 1.19e9,
     unpackedBytes: 1.2e9,
     classes: '256 object classes, plus 257.clutter (not an object class), which the default --exclude leaves out',
-    source: 'CaltechDATA record nyy15-4j048 (doi:10.22002/D1.20087); URL and MD5 as torch for R (mlverse/torchvision caltech256_dataset) and torchvision publish them',
+    source:
+      'CaltechDATA record nyy15-4j048. URL and MD5: torch for R, mlverse/torchvision R/dataset-caltech.R (caltech256_dataset); the same MD5 in torchvision torchvision/datasets/caltech.py (Caltech256).',
   },
 ];
 
