@@ -346,10 +346,12 @@ describe('crafted archives cannot write outside the cache', () => {
     ['tar: relative symlink climbing out', () => ({ file: 'a.tar', archive: makeTar([{ path: '256_ObjectCategories/up', type: 'SymbolicLink', linkpath: '../../../../..' }]) }), /entry "256_ObjectCategories\/up" is a symlink pointing outside \(\.\.\/\.\.\/\.\.\/\.\.\/\.\.\)/],
     ['tar: hard link to a file outside', () => ({ file: 'a.tar', archive: makeTar([{ path: '256_ObjectCategories/h', type: 'Link', linkpath: '../../../secret' }]) }), /entry "256_ObjectCategories\/h" is a path with '\.\.'|entry "256_ObjectCategories\/h" is a hard link pointing outside/],
     ['tar: links chained through a link', () => ({ file: 'a.tar', archive: makeTar([{ path: 'd/e', type: 'SymbolicLink', linkpath: '..' }, { path: 'd/e/l', type: 'SymbolicLink', linkpath: '../..' }]) }), /entry "d\/e\/l" is refused by tar/],
+    ['tar: links that only escape when followed (b → ., a → b/..)', () => ({ file: 'a.tar', archive: makeTar([{ path: 'b', type: 'SymbolicLink', linkpath: '.' }, { path: 'a', type: 'SymbolicLink', linkpath: 'b/..' }]) }), /entry "a" is a symlink that resolves outside/],
     ['tar.gz: ../evil', () => ({ file: 'a.tar.gz', archive: gzipSync(makeTar([{ path: '256_ObjectCategories/../../evil', data: Buffer.from('evil') }])) }), /entry "256_ObjectCategories\/\.\.\/\.\.\/evil" is a path with '\.\.'/],
     ['zip: ../evil', () => ({ file: 'a.zip', archive: makeZip([{ name: '256_ObjectCategories/x.jpg', data: jpg() }, { name: '../evil', data: Buffer.from('evil') }]) }), /entry "\.\.\/evil" is a path with '\.\.'/],
     ['zip: absolute path', () => ({ file: 'a.zip', archive: makeZip([{ name: `${outside()}/abs`, data: Buffer.from('evil') }]) }), /entry "\/.*\/abs" is an absolute path/],
     ['zip: symlink out', () => ({ file: 'a.zip', archive: makeZip([{ name: '256_ObjectCategories/link', data: Buffer.from('../../../..'), symlink: true }, { name: '256_ObjectCategories/x.jpg', data: jpg() }]) }), /entry "256_ObjectCategories\/link" is a symlink pointing outside/],
+    ['zip: links that only escape when followed (b → ., a → b/..)', () => ({ file: 'a.zip', archive: makeZip([{ name: 'b', data: Buffer.from('.'), symlink: true }, { name: 'a', data: Buffer.from('b/..'), symlink: true }]) }), /entry "a" is a symlink that resolves outside/],
   ];
 
   for (const [title, make, message] of cases) {
