@@ -98,8 +98,12 @@ function makeZip(entries: { name: string; data?: Buffer; symlink?: boolean }[]):
 let server: Server;
 let base: string;
 const files = new Map<string, Buffer>();
-/** Paths whose next response stops halfway (the connection is destroyed). */
-const dropNext = new Set<string>();
+/**
+ * Paths whose next response stops halfway: the connection closes once the client has written the
+ * first half to this partial file (closing earlier could lose bytes still queued in the client's
+ * stream, and then nothing would be left to resume).
+ */
+const dropNext = new Map<string, string>();
 /** Paths served whole (200) whatever Range says, as some servers do. */
 const ignoreRange = new Set<string>();
 const requests: { path: string; headers: IncomingHttpHeaders }[] = [];
@@ -124,8 +128,15 @@ beforeAll(async () => {
     if (from !== null && from >= body.length) return void res.writeHead(416, { 'content-range': `bytes */${body.length}` }).end();
     const part = from === null ? body : body.subarray(from);
     res.writeHead(from === null ? 200 : 206, { 'content-length': part.length, 'accept-ranges': 'bytes', ...(from === null ? {} : { 'content-range': `bytes ${from}-${body.length - 1}/${body.length}` }) });
-    if (dropNext.delete(path)) {
-      res.write(part.subarray(0, part.length >> 1), () => res.socket?.destroy());
+    const partial = dropNext.get(path);
+    if (partial) {
+      dropNext.delete(path);
+      const half = part.length >> 1;
+      res.write(part.subarray(0, half));
+      void (async () => {
+        while (((await stat(partial).catch(() => null))?.size ?? 0) < half) await new Promise((resolve) => setTimeout(resolve, 5));
+        res.socket?.end();
+      })();
       return;
     }
     res.end(part);
@@ -245,11 +256,10 @@ describe('datasets by name', () => {
     const dir = join(cache, 'downloads');
     const url = serve('/resume/256_ObjectCategories.tar', sources.c256);
     const source = { file: '256_ObjectCategories.tar', url, md5: md5(sources.c256) };
-    dropNext.add('/resume/256_ObjectCategories.tar');
+    dropNext.set('/resume/256_ObjectCategories.tar', join(dir, '256_ObjectCategories.tar.part'));
     await expect(downloadFile(source, { dir, retries: 0 })).rejects.toThrow(/^download of http:\/\/127\.0\.0\.1:\d+\/resume\/256_ObjectCategories\.tar interrupted after [\d.]+ kB of [\d.]+ kB \(.+\); [\d.]+ kB kept in .+\.part: run again to resume, or put 256_ObjectCategories\.tar into /);
     const kept = (await stat(join(dir, '256_ObjectCategories.tar.part'))).size;
-    expect(kept).toBeGreaterThan(0);
-    expect(kept).toBeLessThan(sources.c256.length);
+    expect(kept).toBe(sources.c256.length >> 1);
     expect(await readdir(dir)).toEqual(['256_ObjectCategories.tar.part']); // the lock is released
 
     const seen = requests.length;
@@ -262,14 +272,14 @@ describe('datasets by name', () => {
     // within one fetch: the connection drops halfway, the fetch resumes by itself
     const said: string[] = [];
     const again = caltech256({ url: serve('/drop/256_ObjectCategories.tar', sources.c256) });
-    dropNext.add('/drop/256_ObjectCategories.tar');
     const from = requests.length;
     process.env['RXCNN_CACHE'] = await mkdtemp(join(scratch, 'cache-'));
+    dropNext.set('/drop/256_ObjectCategories.tar', join(datasetsDir(), '256_ObjectCategories.tar.part'));
     const unpacked = await fetchDataset(again, { say: (line) => said.push(line) });
     const ranges = requests.slice(from).map((r) => r.headers.range);
     expect(ranges).toHaveLength(2);
     expect(ranges[0]).toBeUndefined();
-    expect(ranges[1]).toMatch(/^bytes=[1-9]\d*-$/);
+    expect(ranges[1]).toBe(`bytes=${sources.c256.length >> 1}-`);
     expect(said.some((l) => /the connection dropped after .*; resuming/.test(l))).toBe(true);
     expect(await readFile(join(datasetsDir(), '256_ObjectCategories.tar'))).toEqual(sources.c256);
     expect(await readdir(join(unpacked, '256_ObjectCategories'))).toEqual(CLASSES_256);
@@ -345,7 +355,7 @@ describe('crafted archives cannot write outside the cache', () => {
     ['tar: symlink out, then a file through it', () => ({ file: 'a.tar', archive: makeTar([{ path: '256_ObjectCategories/link', type: 'SymbolicLink', linkpath: outside() }, { path: '256_ObjectCategories/link/x.jpg', data: jpg() }]) }), /entry "256_ObjectCategories\/link" is a symlink to an absolute path/],
     ['tar: relative symlink climbing out', () => ({ file: 'a.tar', archive: makeTar([{ path: '256_ObjectCategories/up', type: 'SymbolicLink', linkpath: '../../../../..' }]) }), /entry "256_ObjectCategories\/up" is a symlink pointing outside \(\.\.\/\.\.\/\.\.\/\.\.\/\.\.\)/],
     ['tar: hard link to a file outside', () => ({ file: 'a.tar', archive: makeTar([{ path: '256_ObjectCategories/h', type: 'Link', linkpath: '../../../secret' }]) }), /entry "256_ObjectCategories\/h" is a path with '\.\.'|entry "256_ObjectCategories\/h" is a hard link pointing outside/],
-    ['tar: links chained through a link', () => ({ file: 'a.tar', archive: makeTar([{ path: 'd/e', type: 'SymbolicLink', linkpath: '..' }, { path: 'd/e/l', type: 'SymbolicLink', linkpath: '../..' }]) }), /entry "d\/e\/l" is refused by tar/],
+    ['tar: links chained through a link', () => ({ file: 'a.tar', archive: makeTar([{ path: 'd/e', type: 'SymbolicLink', linkpath: '..' }, { path: 'd/e/l', type: 'SymbolicLink', linkpath: '../..' }]) }), /entry "d\/e\/l" was refused by tar \(.+\)/],
     ['tar: links that only escape when followed (b → ., a → b/..)', () => ({ file: 'a.tar', archive: makeTar([{ path: 'b', type: 'SymbolicLink', linkpath: '.' }, { path: 'a', type: 'SymbolicLink', linkpath: 'b/..' }]) }), /entry "a" is a symlink that resolves outside/],
     ['tar.gz: ../evil', () => ({ file: 'a.tar.gz', archive: gzipSync(makeTar([{ path: '256_ObjectCategories/../../evil', data: Buffer.from('evil') }])) }), /entry "256_ObjectCategories\/\.\.\/\.\.\/evil" is a path with '\.\.'/],
     ['zip: ../evil', () => ({ file: 'a.zip', archive: makeZip([{ name: '256_ObjectCategories/x.jpg', data: jpg() }, { name: '../evil', data: Buffer.from('evil') }]) }), /entry "\.\.\/evil" is a path with '\.\.'/],
@@ -359,7 +369,7 @@ describe('crafted archives cannot write outside the cache', () => {
       const { archive, file } = make();
       const dataset = crafted(`crafted-${basename(cache)}`, archive, file);
       const error = (await fetchDataset(dataset).catch((e: Error) => e)) as Error;
-      expect(error.message).toMatch(/^refusing a\.(tar|tar\.gz|zip): entry ".+" is .+, which would reach outside the dataset folder; nothing was unpacked$/);
+      expect(error.message).toMatch(/^refusing a\.(tar|tar\.gz|zip): entry ".+" (is .+, which would reach outside the dataset folder|was refused by tar \(.+\)); nothing was unpacked$/);
       expect(error.message).toMatch(message);
       // nothing was written outside the cache, and nothing half-unpacked stays inside it
       expect(await listing(outside())).toEqual([]);

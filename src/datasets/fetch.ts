@@ -1,6 +1,6 @@
 import { mkdir, readdir, rename, rm, stat, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
-import { checkFile, downloadFile, formatBytes } from '../models/download.js';
+import { alive, checkFile, downloadFile, formatBytes } from '../models/download.js';
 import { cacheDir, exists } from '../models/weights.js';
 import { DATASETS, findDataset, type ArchiveSpec, type KnownDataset } from './registry.js';
 import { unpackArchive } from './unpack.js';
@@ -37,15 +37,6 @@ async function verify(path: string, archive: ArchiveSpec, placed: string): Promi
   }
 }
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-};
-
 /** Unpacking folders left by a process that was killed mid-way (the name carries its pid). */
 async function removeAbandoned(dir: string, name: string): Promise<void> {
   for (const entry of await readdir(dir)) {
@@ -80,20 +71,18 @@ export async function fetchDataset(dataset: KnownDataset, options: FetchOptions 
   const work = join(dir, `.${dataset.name}.${process.pid}.unpacking`);
   try {
     let spec: ArchiveSpec = dataset.archive;
-    let file = archive;
     let level = 0;
     let into = join(work, String(level));
     options.say?.(`unpacking ${spec.file}`);
-    await unpackArchive(file, into);
+    await unpackArchive(archive, into);
     while (spec.inner) {
       const inner = join(into, spec.inner.file);
       if (!(await exists(inner))) throw new Error(`${spec.file} does not contain ${spec.inner.file}; delete ${archive} and fetch again`);
       await verify(inner, spec.inner, `${spec.inner.file} inside ${spec.file}`);
       spec = spec.inner;
-      file = inner;
       into = join(work, String(++level));
       options.say?.(`unpacking ${spec.file}`);
-      await unpackArchive(file, into);
+      await unpackArchive(inner, into);
     }
     const unpacked = join(into, dataset.root);
     if (!(await stat(unpacked).catch(() => null))?.isDirectory()) throw new Error(`${spec.file} did not unpack to a ${dataset.root} folder; delete ${archive} and fetch again`);

@@ -30,8 +30,8 @@ export function escapeReason(path: string, link?: { kind: 'symlink' | 'hard link
 
 class RefusedEntry extends Error {}
 
-const refuse = (archive: string, entry: string, reason: string) =>
-  new RefusedEntry(`refusing ${basename(archive)}: entry "${entry}" is ${reason}, which would reach outside the dataset folder; nothing was unpacked`);
+const refuse = (archive: string, entry: string, what: string) => new RefusedEntry(`refusing ${basename(archive)}: entry "${entry}" ${what}; nothing was unpacked`);
+const reaching = (reason: string) => `is ${reason}, which would reach outside the dataset folder`;
 
 async function untar(archive: string, dest: string): Promise<void> {
   let problem: Error | null = null;
@@ -44,14 +44,14 @@ async function untar(archive: string, dest: string): Promise<void> {
       const { type, linkpath } = entry as tar.ReadEntry;
       const link = type === 'SymbolicLink' ? ({ kind: 'symlink', target: String(linkpath ?? '') } as const) : type === 'Link' ? ({ kind: 'hard link', target: String(linkpath ?? '') } as const) : undefined;
       const reason = escapeReason(path, link);
-      if (reason) problem = refuse(archive, path, reason);
+      if (reason) problem = refuse(archive, path, reaching(reason));
       return !problem;
     },
     // tar's own guards (links in the path, paths it had to rewrite) and a damaged archive surface as warnings
     onwarn: (code, message, data) => {
       if (code === 'TAR_ENTRY_INFO' || problem) return;
       const entry = (data as { entry?: { path?: string } }).entry?.path;
-      problem = entry ? refuse(archive, entry, `refused by tar (${message})`) : new Error(`${basename(archive)} is damaged (${message}); delete it and fetch again`);
+      problem = entry ? refuse(archive, entry, `was refused by tar (${message})`) : new Error(`${basename(archive)} is damaged (${message}); delete it and fetch again`);
     },
   });
   if (problem) throw problem;
@@ -85,7 +85,7 @@ async function unzip(archive: string, dest: string): Promise<void> {
         for await (const chunk of stream) chunks.push(chunk as Buffer);
         const linkTarget = Buffer.concat(chunks).toString('utf8');
         const reason = escapeReason(name, { kind: 'symlink', target: linkTarget });
-        if (reason) throw refuse(archive, name, reason);
+        if (reason) throw refuse(archive, name, reaching(reason));
         links.push({ path: target, target: linkTarget });
       } else {
         // 'wx': never through something already there (a link, a second entry of the same name)
@@ -96,7 +96,7 @@ async function unzip(archive: string, dest: string): Promise<void> {
     if (error instanceof RefusedEntry) throw error;
     // yauzl checks every name itself before handing the entry out
     const named = /^(absolute path|invalid relative path|invalid characters in fileName): (.*)$/.exec((error as Error).message);
-    if (named) throw refuse(archive, named[2]!, named[1] === 'absolute path' ? 'an absolute path' : named[1] === 'invalid relative path' ? "a path with '..'" : 'a path with backslashes');
+    if (named) throw refuse(archive, named[2]!, reaching(named[1] === 'absolute path' ? 'an absolute path' : named[1] === 'invalid relative path' ? "a path with '..'" : 'a path with backslashes'));
     throw new Error(`${basename(archive)} is damaged or unreadable (${(error as Error).message}); delete it and fetch again`);
   } finally {
     zip.close();
@@ -117,7 +117,7 @@ async function assertLinksInside(archive: string, dest: string): Promise<void> {
       if (!entry.isSymbolicLink()) continue;
       const resolved = await realpath(path).catch(() => null);
       // a dangling link is refused too: something outside could complete it later
-      if (resolved === null || (resolved !== root && !resolved.startsWith(root + sep))) throw refuse(archive, relative(dest, path), 'a symlink that resolves outside');
+      if (resolved === null || (resolved !== root && !resolved.startsWith(root + sep))) throw refuse(archive, relative(dest, path), reaching('a symlink that resolves outside'));
     }
   };
   await walk(dest);

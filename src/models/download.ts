@@ -49,7 +49,8 @@ export async function checkFile(path: string, source: Pick<DownloadSource, 'sha2
   return { algorithm, got: hash.digest('hex'), expected };
 }
 
-const alive = (pid: number) => {
+/** Whether a process with this id exists (one owned by another user counts). */
+export const alive = (pid: number) => {
   try {
     process.kill(pid, 0);
     return true;
@@ -148,9 +149,8 @@ export async function downloadFile(source: DownloadSource, options: DownloadOpti
         bar?.stop();
         const cause = (error as { cause?: { code?: string; message?: string } }).cause;
         const why = cause?.code ?? cause?.message ?? (error as Error).message;
-        const progressed = received > start;
         if (!resumable) await rm(partial, { force: true });
-        if (resumable && progressed && retries-- > 0) {
+        if (resumable && retries-- > 0) {
           options.say?.(`${file}: the connection dropped after ${formatBytes(received)} (${why}); resuming`);
           continue;
         }
