@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { lastValueFrom } from 'rxjs';
 import { useBackend } from '../backend.js';
 import { compare } from '../compare/run.js';
+import { resolveDataOptions } from '../datasets/fetch.js';
 import { getGraph, listGraphs } from '../graphs/index.js';
 import { EXPERIMENT_FLAG_USAGE, parseFlags, type ExperimentFlags } from './flags.js';
 import { progressReporter } from './progress.js';
@@ -38,6 +39,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const { graphs, flags, out } = command;
   const say = (line: string) => flags.quiet || console.error(line);
+  Object.assign(flags.options, await resolveDataOptions(flags.options, { progress: !flags.quiet, say })); // dataset names (--data caltech256) → their folders, fetched when missing
   const active = await useBackend(flags.backend);
   say(`backend: ${active.choice}${active.skipped.map((s) => `\n  skipped ${s.choice}: ${s.reason}`).join('')}`);
   let current = '';

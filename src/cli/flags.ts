@@ -45,8 +45,9 @@ export const EXPERIMENT_FLAGS = {
 } as const;
 
 /** Usage lines of {@link EXPERIMENT_FLAGS}, except `--out`, whose default each command states. */
-export const EXPERIMENT_FLAG_USAGE = `  --data DIR          folder-per-class dataset (default: the embedded fixtures/caltech101-mini)
-  --test-data DIR     external test folder; all of --data then trains
+export const EXPERIMENT_FLAG_USAGE = `  --data DIR|NAME     folder-per-class dataset, or caltech256 / caltech101 (fetched into $RXCNN_CACHE/datasets once;
+                      an existing folder of that name wins) (default: the embedded fixtures/caltech101-mini)
+  --test-data DIR|NAME external test folder or dataset name; all of --data then trains
   --protocol P        ratio:F | per-class:N[:M]   (default ${BASE_OPTIONS.protocol})
   --exclude NAME      leave a class out; repeatable or comma-separated (default ${BASE_OPTIONS.exclude.join(',')})
   --epochs N          --batch N (default ${BASE_OPTIONS.batch})   --lr X   --seed N (default ${BASE_OPTIONS.seed})

@@ -5,6 +5,7 @@ import { useBackend, type BackendChoice } from '../backend.js';
 import { CHECKPOINT_DIR, type CheckpointState } from '../graphs/experiment.js';
 import { experiment, getGraph, listGraphs, type ExperimentOptions } from '../graphs/index.js';
 import { assertDatasetFolder } from '../operators/discover.js';
+import { resolveDataOptions } from '../datasets/fetch.js';
 import { loadCheckpointState } from '../training/checkpoint.js';
 import { EXPERIMENT_FLAG_USAGE, parseFlags } from './flags.js';
 import { progressReporter } from './progress.js';
@@ -56,6 +57,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const { graph, backend, quiet, options } = command;
   const say = (line: string) => quiet || console.error(line);
+  Object.assign(options, await resolveDataOptions(options, { progress: !quiet, say })); // dataset names (--data caltech256) → their folders, fetched when missing
   // before the backend starts: a mistyped path should fail at once
   for (const root of [options.data, options.testData]) if (root !== undefined) await assertDatasetFolder(root);
   const active = await useBackend(backend);
