@@ -133,15 +133,23 @@ class GraphBuilder {
     return name;
   }
 
-  /** A value as a real tensor: a pending zero padding is emitted now (once). */
-  materialize(value: string): string {
+  /**
+   * A value as a real tensor: a pending zero padding is emitted now (once). `forMaxPool`: ONNX
+   * Runtime 1.30's PadFusion merges a Pad of +0.0 into a following MaxPool, whose own padding is
+   * -inf, so windows of negative values near the border lose their zeros; padding with -0.0 (equal
+   * to 0) keeps the Pad out of that fusion.
+   */
+  materialize(value: string, forMaxPool = false): string {
     const pad = this.pending.get(value);
     if (!pad) return value;
-    let done = this.materialized.get(value);
+    const key = `${value}${forMaxPool ? ' (max-pool)' : ''}`;
+    let done = this.materialized.get(key);
     if (!done) {
       const [top, bottom, left, right] = pad.pads;
-      done = this.node('Pad', [pad.input, this.ints(`${value}_pads`, [0, 0, top, left, 0, 0, bottom, right])], value);
-      this.materialized.set(value, done);
+      const inputs = [pad.input, this.ints(`${value}_pads`, [0, 0, top, left, 0, 0, bottom, right])];
+      if (forMaxPool) inputs.push(this.floats(`${value}_negative_zero`, [-0], []));
+      done = this.node('Pad', inputs, value);
+      this.materialized.set(key, done);
     }
     return done;
   }
@@ -281,7 +289,8 @@ class Exporter {
         const pads = config.padding === 'same' ? [0, 1].map((a) => samePads(inShape[a + 1] as number, kernel[a]!, strides[a]!, 1)) : [[0, 0], [0, 0]];
         const attributes = [intsAttr('kernel_shape', kernel), intsAttr('strides', strides), intsAttr('pads', [pads[0]![0]!, pads[1]![0]!, pads[0]![1]!, pads[1]![1]!])];
         // TensorFlow averages over the window's pixels inside the image only (count_include_pad 0, ONNX's default).
-        return g.node(layer.getClassName() === 'MaxPooling2D' ? 'MaxPool' : 'AveragePool', [g.materialize(x)], layer.name, attributes);
+        const max = layer.getClassName() === 'MaxPooling2D';
+        return g.node(max ? 'MaxPool' : 'AveragePool', [g.materialize(x, max)], layer.name, attributes);
       }
       case 'GlobalAveragePooling2D':
       case 'GlobalMaxPooling2D': {
