@@ -56,7 +56,8 @@ function randomizeStatistics(model: tfl.LayersModel, seed: number): void {
         const values = layer.weights.map((w) => {
           const kind = w.originalName.split('/').pop()!;
           const [lo, hi] = kind === 'gamma' ? [0.5, 1.5] : kind === 'moving_variance' || kind === 'variance' ? [0.5, 2] : kind === 'count' ? [1, 1] : [-0.5, 0.5];
-          return tf.tensor(Float32Array.from({ length: w.shape.reduce((a, b) => a * b, 1) }, () => next(lo, hi)), w.shape);
+          const shape = w.shape as number[];
+          return tf.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => next(lo, hi)), shape);
         });
         layer.setWeights(values);
         tf.dispose(values);

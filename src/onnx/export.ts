@@ -265,7 +265,7 @@ class Exporter {
         return max === null || max === undefined ? g.node('Relu', [g.materialize(x)], layer.name) : this.clip(g.materialize(x), 0, max, layer.name);
       }
       case 'Activation':
-        return this.activation(g.materialize(x), config.activation as string, rank, layer);
+        return this.activation(g.materialize(x), config.activation as string, layer);
       case 'Add':
       case 'Multiply': {
         if (node.inputTensors.some((t) => t.shape.length !== rank)) throw new UnsupportedLayerError(layer, 'mixes inputs of different ranks');
@@ -306,7 +306,7 @@ class Exporter {
         const gemmInputs = [g.materialize(x), g.floats(`${layer.name}_kernel`, kernel, [kernel.length / units, units])];
         if (bias) gemmInputs.push(g.floats(`${layer.name}_bias`, bias, [units]));
         const y = g.node('Gemm', gemmInputs, config.activation === 'linear' ? layer.name : `${layer.name}_linear`);
-        return this.activation(y, config.activation as string, 2, layer);
+        return this.activation(y, config.activation as string, layer);
       }
       case 'Dropout':
       case 'SpatialDropout2D':
@@ -417,7 +417,7 @@ class Exporter {
         y = emit(d, pw, [filters, outDepthwise, 1, 1], bias, 1, [1, 1], [0, 0, 0, 0], [1, 1], [1, 1], name, foldable);
       }
     }
-    return this.activation(y, activation, 4, layer);
+    return this.activation(y, activation, layer);
   }
 
   /**
@@ -450,7 +450,7 @@ class Exporter {
     return this.g.node('Clip', [x, this.g.floats(`${name}_min`, [min], []), this.g.floats(`${name}_max`, [max], [])], name);
   }
 
-  private activation(x: string, activation: string, rank: number, layer: LayerT): string {
+  private activation(x: string, activation: string, layer: LayerT): string {
     const g = this.g;
     const name = layer.name;
     switch (activation) {
@@ -473,6 +473,7 @@ class Exporter {
       case 'swish':
         return g.node('Mul', [x, g.node('Sigmoid', [x], `${name}_sigmoid`)], name);
       case 'softmax':
+        // Keras' last axis: the channels, axis 1 of NCHW and of [batch, width] alike
         return g.node('Softmax', [x], name, [intAttr('axis', 1)]);
       default:
         throw new UnsupportedLayerError(layer, `has activation '${activation}', which the export does not map`);
@@ -498,11 +499,17 @@ class Exporter {
   }
 }
 
-/** A sub-model of `model` ending at its layer `name` (sharing its weights; nothing to dispose). */
+/**
+ * A sub-model of `model` ending at its layer `name` (sharing its weights; nothing to dispose). The
+ * layer may also be one of a nested model that reads `model`'s own input: a saved classifier's
+ * backbone.
+ */
 function prefixOf(model: tfl.LayersModel, name: string): tfl.LayersModel {
-  const layer = model.layers.find((l) => l.name === name);
-  if (!layer) throw new Error(`${model.name} has no layer '${name}'`);
-  return tfl.model({ inputs: model.inputs, outputs: layer.output as SymbolicTensor, name: `${model.name}_to_${name}` });
+  const owner = [model, ...model.layers.filter((l): l is tfl.LayersModel => isModel(l) && l.inboundNodes.some((n) => n.inputTensors[0]?.id === model.inputs[0]!.id))].find((m) =>
+    m.layers.some((l) => l.name === name),
+  );
+  if (!owner) throw new Error(`${model.name} has no layer '${name}'`);
+  return tfl.model({ inputs: owner.inputs, outputs: owner.getLayer(name).output as SymbolicTensor, name: `${model.name}_to_${name}` });
 }
 
 /**
