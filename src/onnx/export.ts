@@ -530,11 +530,12 @@ export function exportOnnx(model: tfl.LayersModel, options: OnnxExportOptions): 
   const inputName = g.fresh('pixels');
   const outputName = g.fresh(options.outputName ?? (options.softmax ? 'probabilities' : 'features'));
   const { scale, offset, bgr } = affineOf(options.preprocessing);
-  let x = g.node('Cast', [inputName], 'pixels_float', [intAttr('to', onnx.TensorProto.DataType.FLOAT)]);
-  if (bgr) x = g.node('Gather', [x, g.ints('bgr_order', [2, 1, 0])], 'pixels_bgr', [intAttr('axis', 3)]);
-  if (scale.some((s) => s !== 1)) x = g.node('Mul', [x, g.floats('preprocessing_scale', scale, [3])], 'pixels_scaled');
-  if (offset.some((o) => o !== 0)) x = g.node('Add', [x, g.floats('preprocessing_offset', offset, [3])], 'pixels_shifted');
-  x = g.node('Transpose', [x], 'pixels_nchw', [intsAttr('perm', [0, 3, 1, 2])]);
+  // to NCHW while still bytes: a quarter of the memory traffic of transposing floats
+  let x = g.node('Transpose', [inputName], 'pixels_nchw', [intsAttr('perm', [0, 3, 1, 2])]);
+  x = g.node('Cast', [x], 'pixels_float', [intAttr('to', onnx.TensorProto.DataType.FLOAT)]);
+  if (bgr) x = g.node('Gather', [x, g.ints('bgr_order', [2, 1, 0])], 'pixels_bgr', [intAttr('axis', 1)]);
+  if (scale.some((s) => s !== 1)) x = g.node('Mul', [x, g.floats('preprocessing_scale', scale, [3, 1, 1])], 'pixels_scaled');
+  if (offset.some((o) => o !== 0)) x = g.node('Add', [x, g.floats('preprocessing_offset', offset, [3, 1, 1])], 'pixels_shifted');
   let y = g.materialize(exporter.model(network, [x])[0]!);
   const outShape = network.outputs[0]!.shape as number[];
   if (outShape.length === 4) y = g.node('Flatten', [g.node('Transpose', [y], 'output_nhwc', [intsAttr('perm', [0, 2, 3, 1])])], 'output_flat', [intAttr('axis', 1)]);
