@@ -5,7 +5,7 @@ import onnxProto from 'onnx-proto';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ImageBatch } from '../src/core/types.js';
-import { createOnnxEngine } from '../src/engines/onnxruntime.js';
+import { createOnnxEngine, onnxRuntimeUnavailable } from '../src/engines/onnxruntime.js';
 import { disposeClassifier, disposeModel } from '../src/models/classifier.js';
 import { createModel, getModel } from '../src/models/index.js';
 import { asLayersModel } from '../src/models/persistence.js';
@@ -233,11 +233,26 @@ describe('ONNX export details', () => {
         const { error } = await relativeError(model, 'symmetric', randomPixels(2, size, size));
         expect(error).toBeLessThan(TOLERANCE);
         const ops = onnx.ModelProto.decode(exportOnnx(model, { preprocessing: 'symmetric' }).bytes).graph!.node!.map((n) => n.opType);
-        expect(ops.filter((op) => op === 'Pad')).toHaveLength(1); // only the one before the max-pool
+        // the pixels padded with 127.5 (the first convolution took the [-1, 1] scaling), and the zeros before the max-pool
+        expect(ops.filter((op) => op === 'Pad')).toHaveLength(2);
       } finally {
         disposeModel(model);
       }
     }
+  });
+
+  it("folds the input's preprocessing (scale, offset, BGR order) into the first convolution", () => {
+    const firstOps = (name: string, alpha = 1) => {
+      const model = getModel(name).build({ inputSize: 64, alpha, includeTop: false, classes: 1, pooling: 'avg' });
+      try {
+        return onnx.ModelProto.decode(exportOnnx(model, { preprocessing: getModel(name).preprocessing }).bytes).graph!.node!.slice(0, 4).map((n) => n.opType);
+      } finally {
+        disposeModel(model);
+      }
+    };
+    expect(firstOps('mobilenetv2', 0.35)).toEqual(['Transpose', 'Cast', 'Pad', 'Conv']); // zero padding of [-1, 1] input = 127.5 in pixels
+    expect(firstOps('squeezenet')).toEqual(['Transpose', 'Cast', 'Conv', 'Relu']); // 'valid': nothing to pad; caffe's BGR order and means go in too
+    expect(firstOps('vgg19')).toEqual(['Transpose', 'Cast', 'Gather', 'Add']); // 'same' padding with per-channel means: kept apart
   });
 
   it('exports a prefix up to a named layer, equal to tfjs’s intermediate output', async () => {
@@ -309,6 +324,7 @@ describe('ONNX Runtime engine', () => {
 
   it('refuses a provider that is not here in one line saying how to get it', async () => {
     const { bytes } = exportOnnx(tfl.sequential({ layers: [tfl.layers.globalAveragePooling2d({ inputShape: [4, 4, 3] })] }), { preprocessing: 'unit' });
+    expect(await onnxRuntimeUnavailable()).toBeNull(); // the bundled CPU runtime loads here
     const unavailable = process.platform === 'darwin' ? 'dml' : 'coreml';
     await expect(createOnnxEngine(bytes, { provider: unavailable })).rejects.toThrow(new RegExp(`^ONNX Runtime provider '${unavailable}' is unavailable \\(.*\\); to get it: [^\\n]+$`));
     const auto = await createOnnxEngine(bytes);

@@ -61,6 +61,20 @@ interface ConvRecord {
   foldable: boolean;
 }
 
+/**
+ * A per-channel `x · scale + shift` on a 4-D value not emitted yet (the input's preprocessing, and
+ * Rescaling/Normalization layers right after it): a following convolution takes it into its weights.
+ */
+interface PendingAffine {
+  input: string;
+  /** Channel c of the result is channel `order[c]` of `input` (the caffe models' BGR), or in order when null. */
+  order: number[] | null;
+  scale: Float64Array;
+  shift: Float64Array;
+  /** Nothing but the next layer reads it. */
+  single: boolean;
+}
+
 /** A zero padding not emitted yet: a following convolution takes it into its own pads. */
 interface PendingPad {
   input: string;
@@ -103,6 +117,7 @@ class GraphBuilder {
   private readonly used = new Set<string>();
   readonly convs = new Map<string, ConvRecord>();
   readonly pending = new Map<string, PendingPad>();
+  readonly affines = new Map<string, PendingAffine>();
   private readonly materialized = new Map<string, string>();
 
   fresh(base: string): string {
@@ -140,18 +155,38 @@ class GraphBuilder {
    * to 0) keeps the Pad out of that fusion.
    */
   materialize(value: string, forMaxPool = false): string {
+    const affine = this.affines.get(value);
+    if (affine) {
+      let done = this.materialized.get(value);
+      if (!done) {
+        const ordered = affine.order ? this.node('Gather', [affine.input, this.ints(`${value}_order`, affine.order)], `${value}_reordered`, [intAttr('axis', 1)]) : affine.input;
+        done = this.emitAffine(ordered, Float32Array.from(affine.scale), Float32Array.from(affine.shift), 4, value);
+        this.materialized.set(value, done);
+      }
+      return done;
+    }
     const pad = this.pending.get(value);
     if (!pad) return value;
     const key = `${value}${forMaxPool ? ' (max-pool)' : ''}`;
     let done = this.materialized.get(key);
     if (!done) {
       const [top, bottom, left, right] = pad.pads;
-      const inputs = [pad.input, this.ints(`${value}_pads`, [0, 0, top, left, 0, 0, bottom, right])];
+      const inputs = [this.materialize(pad.input), this.ints(`${value}_pads`, [0, 0, top, left, 0, 0, bottom, right])];
       if (forMaxPool) inputs.push(this.floats(`${value}_negative_zero`, [-0], []));
       done = this.node('Pad', inputs, value);
       this.materialized.set(key, done);
     }
     return done;
+  }
+
+  /** Per-channel Mul and Add nodes (each left out when it would change nothing). */
+  emitAffine(x: string, scale: Float32Array, shift: Float32Array, rank: number, name: string): string {
+    const dims = rank === 4 ? [scale.length, 1, 1] : [scale.length];
+    let y = x;
+    const zeroShift = shift.every((s) => s === 0);
+    if (!scale.every((s) => s === 1)) y = this.node('Mul', [y, this.floats(`${name}_scale`, scale, dims)], zeroShift ? name : `${name}_mul`);
+    if (!zeroShift) y = this.node('Add', [y, this.floats(`${name}_shift`, shift, dims)], name);
+    return y;
   }
 
   /** The convolution weights, as they stand after every fold. */
@@ -171,12 +206,15 @@ const isModel = (layer: LayerT): layer is tfl.LayersModel => layer instanceof tf
 /** The node that produced a symbolic tensor. */
 const producer = (t: SymbolicTensor): NodeT => t.sourceLayer.inboundNodes[t.nodeIndex]!;
 
+/** An input layer's node, which lists its own output as its input. */
+const isSource = (node: NodeT) => node.inboundLayers.length === 0;
+
 /** How many layer calls (and model outputs) read each symbolic tensor, over everything `model` computes. */
 function countConsumers(model: tfl.LayersModel, counts = new Map<number, number>(), seen = new Set<NodeT>()): Map<number, number> {
   const bump = (t: SymbolicTensor) => counts.set(t.id, (counts.get(t.id) ?? 0) + 1);
   const visit = (t: SymbolicTensor): void => {
     const node = producer(t);
-    if (seen.has(node)) return;
+    if (seen.has(node) || isSource(node)) return;
     seen.add(node);
     for (const input of node.inputTensors) {
       bump(input);
@@ -196,8 +234,13 @@ class Exporter {
   readonly g = new GraphBuilder();
   private readonly consumers: Map<number, number>;
 
-  constructor(model: tfl.LayersModel) {
-    this.consumers = countConsumers(model);
+  constructor(private readonly network: tfl.LayersModel) {
+    this.consumers = countConsumers(network);
+  }
+
+  /** How many layers read the network's input. */
+  inputReaders(): number {
+    return this.consumers.get(this.network.inputs[0]!.id) ?? 0;
   }
 
   /** Emits `model` applied to the ONNX values `inputs`; returns the names of its outputs. */
@@ -213,8 +256,8 @@ class Exporter {
         continue;
       }
       const node = producer(t);
+      if (isSource(node)) throw new Error(`model '${model.name}': input '${t.name}' is not one of the model's inputs`);
       const missing = node.inputTensors.filter((input) => !env.has(input.id));
-      if (node.inputTensors.length === 0) throw new Error(`model '${model.name}': input '${t.name}' is not one of the model's inputs`);
       if (missing.length > 0) {
         stack.push(...missing);
         continue;
@@ -278,7 +321,7 @@ class Exporter {
         requireRank(4);
         const [[top, bottom], [left, right]] = (config.padding as number[][]).map(pair);
         const name = g.fresh(layer.name);
-        g.pending.set(name, { input: g.materialize(x), pads: [top!, bottom!, left!, right!] });
+        g.pending.set(name, { input: x, pads: [top!, bottom!, left!, right!] });
         return name;
       }
       case 'MaxPooling2D':
@@ -358,14 +401,54 @@ class Exporter {
     const dilations = pair(config.dilationRate ?? 1);
     const inShape = node.inputTensors[0]!.shape as number[];
     // A zero padding right before a 'valid' convolution becomes part of the convolution's pads.
-    const pad = g.pending.get(x);
-    const input = pad && config.padding === 'valid' ? pad.input : g.materialize(x);
-    const [top, bottom, left, right] = pad && config.padding === 'valid' ? pad.pads : [0, 0, 0, 0];
+    const pad = config.padding === 'valid' ? g.pending.get(x) : undefined;
+    const [top, bottom, left, right] = pad ? pad.pads : [0, 0, 0, 0];
     const [sameTop, sameBottom] = config.padding === 'same' ? samePads(inShape[1]!, kh, strides[0], dilations[0]) : [0, 0];
     const [sameLeft, sameRight] = config.padding === 'same' ? samePads(inShape[2]!, kw, strides[1], dilations[1]) : [0, 0];
     if (config.padding !== 'same' && config.padding !== 'valid') throw new UnsupportedLayerError(layer, `has padding '${String(config.padding)}'`);
-    const pads = [top + sameTop, left + sameLeft, bottom + sameBottom, right + sameRight];
+    let pads = [top + sameTop, left + sameLeft, bottom + sameBottom, right + sameRight];
     const inChannels = inShape[3]!;
+    const beforePad = pad ? pad.input : x;
+    /**
+     * The input's preprocessing (and layers like Rescaling right after it) folded into this
+     * convolution's weights: exact where the convolution reads no padding, and with padding too when
+     * every channel's padding value in pixel space, -shift/scale, is the same (127.5 for [-1, 1]
+     * input): the pixels are padded with that instead of zeros. Saves two passes over the input.
+     */
+    const preAffine = kind === 'Conv2D' ? g.affines.get(beforePad) : undefined;
+    const padValue = preAffine ? -preAffine.shift[0]! / preAffine.scale[0]! : 0;
+    const foldInput =
+      preAffine !== undefined &&
+      preAffine.single &&
+      (pad === undefined || this.consumers.get(node.inputTensors[0]!.id) === 1) &&
+      preAffine.scale.every((v) => v !== 0) &&
+      (pads.every((p) => p === 0) || preAffine.shift.every((v, c) => -v / preAffine.scale[c]! === padValue));
+    let input: string;
+    if (foldInput) {
+      // padding zeros in pixel space is what the convolution's own pads do
+      input = pads.every((p) => p === 0) || padValue === 0 ? preAffine.input : g.node('Pad', [preAffine.input, g.ints(`${layer.name}_input_pads`, [0, 0, pads[0]!, pads[1]!, 0, 0, pads[2]!, pads[3]!]), g.floats(`${layer.name}_input_pad_value`, [padValue], [])], `${layer.name}_input_padded`);
+      if (padValue !== 0) pads = [0, 0, 0, 0];
+    } else {
+      input = pad ? g.materialize(pad.input) : g.materialize(x);
+    }
+    const foldPreprocessing = (weights: Float32Array, bias: Float32Array, perGroup: number) => {
+      if (!foldInput) return;
+      const perOutput = weights.length / bias.length;
+      const window = perOutput / perGroup;
+      for (let o = 0; o < bias.length; o++) {
+        let extra = 0;
+        const original = weights.slice(o * perOutput, (o + 1) * perOutput);
+        for (let c = 0; c < perGroup; c++) {
+          // the convolution now reads source channel order[c] where it read channel c
+          const source = preAffine!.order ? preAffine!.order[c]! : c;
+          for (let k = 0; k < window; k++) {
+            extra += original[c * window + k]! * preAffine!.shift[c]!;
+            weights[o * perOutput + source * window + k] = original[c * window + k]! * preAffine!.scale[c]!;
+          }
+        }
+        bias[o] = bias[o]! + extra;
+      }
+    };
     const attributes = (group: number, kernel: [number, number], padsOf: number[], stridesOf: [number, number], dilationsOf: [number, number]) => [
       intsAttr('kernel_shape', kernel),
       intsAttr('strides', stridesOf),
@@ -395,6 +478,7 @@ class Exporter {
       // Keras [kh, kw, in, out] → ONNX [out, in, kh, kw]
       for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) for (let c = 0; c < perGroup; c++) for (let o = 0; o < filters; o++) weights[((o * perGroup + c) * kh + i) * kw + j] = kernel[((i * kw + j) * perGroup + c) * filters + o]!;
       const bias = weightOf(layer, 'bias')?.slice() ?? new Float32Array(filters);
+      if (groups === 1) foldPreprocessing(weights, bias, perGroup);
       y = emit(input, weights, [filters, perGroup, kh, kw], bias, groups, [kh, kw], pads, strides, dilations, name, foldable);
     } else {
       const depthwise = requiredWeight(layer, 'depthwise_kernel');
@@ -422,8 +506,10 @@ class Exporter {
 
   /**
    * Per-channel `x · scale + shift`: folded into the convolution that produced `x` when nothing else
-   * reads its output, else Mul and Add nodes. `out` is the symbolic tensor the result stands for
-   * (null: an internal value), so the fold stays open only while that too has one reader.
+   * reads its output; else, on a 4-D layer output, left pending for the next layer (a convolution
+   * folds it into its weights, anything else emits it); else Mul and Add nodes. `out` is the
+   * symbolic tensor the result stands for (null: an internal value), so a fold stays open only
+   * while that too has one reader.
    */
   private affine(x: string, scale: Float32Array, shift: Float32Array, rank: number, out: SymbolicTensor | null, name: string): string {
     const g = this.g;
@@ -437,13 +523,21 @@ class Exporter {
       conv.foldable = out !== null && this.consumers.get(out.id) === 1;
       return x;
     }
-    const dims = rank === 4 ? [scale.length, 1, 1] : [scale.length];
-    let y = g.materialize(x);
-    const identityScale = scale.every((s) => s === 1);
-    const zeroShift = shift.every((s) => s === 0);
-    if (!identityScale) y = g.node('Mul', [y, g.floats(`${name}_scale`, scale, dims)], zeroShift ? name : `${name}_mul`);
-    if (!zeroShift) y = g.node('Add', [y, g.floats(`${name}_shift`, shift, dims)], name);
-    return y;
+    if (rank === 4 && out !== null) {
+      // left pending for the next layer: a convolution takes it into its weights; consecutive ones compose
+      const pending = g.affines.get(x);
+      const before = pending?.single ? pending : { input: g.materialize(x), order: null, scale: new Float64Array(scale.length).fill(1), shift: new Float64Array(scale.length) };
+      const composed = g.fresh(name);
+      g.affines.set(composed, {
+        input: before.input,
+        order: before.order,
+        scale: before.scale.map((a, c) => a * scale[c]!),
+        shift: before.shift.map((b, c) => b * scale[c]! + shift[c]!),
+        single: this.consumers.get(out.id) === 1,
+      });
+      return composed;
+    }
+    return g.emitAffine(g.materialize(x), scale, shift, rank, name);
   }
 
   private clip(x: string, min: number, max: number, name: string): string {
@@ -533,9 +627,12 @@ export function exportOnnx(model: tfl.LayersModel, options: OnnxExportOptions): 
   // to NCHW while still bytes: a quarter of the memory traffic of transposing floats
   let x = g.node('Transpose', [inputName], 'pixels_nchw', [intsAttr('perm', [0, 3, 1, 2])]);
   x = g.node('Cast', [x], 'pixels_float', [intAttr('to', onnx.TensorProto.DataType.FLOAT)]);
-  if (bgr) x = g.node('Gather', [x, g.ints('bgr_order', [2, 1, 0])], 'pixels_bgr', [intAttr('axis', 1)]);
-  if (scale.some((s) => s !== 1)) x = g.node('Mul', [x, g.floats('preprocessing_scale', scale, [3, 1, 1])], 'pixels_scaled');
-  if (offset.some((o) => o !== 0)) x = g.node('Add', [x, g.floats('preprocessing_offset', offset, [3, 1, 1])], 'pixels_shifted');
+  if (bgr || scale.some((s) => s !== 1) || offset.some((o) => o !== 0)) {
+    // pending: a first convolution takes the channel order, scale and offset into its weights
+    const preprocessed = g.fresh('pixels_preprocessed');
+    g.affines.set(preprocessed, { input: x, order: bgr ? [2, 1, 0] : null, scale: Float64Array.from(scale), shift: Float64Array.from(offset), single: exporter.inputReaders() === 1 });
+    x = preprocessed;
+  }
   let y = g.materialize(exporter.model(network, [x])[0]!);
   const outShape = network.outputs[0]!.shape as number[];
   if (outShape.length === 4) y = g.node('Flatten', [g.node('Transpose', [y], 'output_nhwc', [intsAttr('perm', [0, 2, 3, 1])])], 'output_flat', [intAttr('axis', 1)]);
