@@ -194,7 +194,9 @@ describe('ONNX export details', () => {
     const separable = bn(tfl.layers.separableConv2d({ filters: 6, kernelSize: 3, padding: 'same' }).apply(x) as SymbolicTensor);
     const shared = tfl.layers.conv2d({ filters: 4, kernelSize: 1, useBias: false }).apply(x) as SymbolicTensor;
     const sharedBn = bn(shared);
-    const concat = bn(tfl.layers.concatenate().apply([depthwise, separable, sharedBn, shared]) as SymbolicTensor);
+    // a convolution read through a dropout by a batch-norm and by the concat: not folded either
+    const dropped = tfl.layers.dropout({ rate: 0.5 }).apply(tfl.layers.conv2d({ filters: 3, kernelSize: 1 }).apply(x)) as SymbolicTensor;
+    const concat = bn(tfl.layers.concatenate().apply([depthwise, separable, sharedBn, shared, bn(dropped), dropped]) as SymbolicTensor);
     const pooled = tfl.layers.globalAveragePooling2d({}).apply(tfl.layers.activation({ activation: 'swish' }).apply(concat)) as SymbolicTensor;
     const dense = bn(tfl.layers.dense({ units: 10 }).apply(pooled) as SymbolicTensor);
     return tfl.model({ inputs: input, outputs: tfl.layers.activation({ activation: 'sigmoid' }).apply(dense) as SymbolicTensor });
@@ -208,11 +210,12 @@ describe('ONNX export details', () => {
       expect(error).toBeLessThan(TOLERANCE);
       const graph = onnx.ModelProto.decode(exportOnnx(model, { preprocessing: 'imagenet' }).bytes).graph!;
       const ops = graph.node!.map((n) => n.opType);
-      // conv, depthwise, separable (depthwise + pointwise), shared 1×1
-      expect(ops.filter((op) => op === 'Conv')).toHaveLength(5);
-      // three BNs folded; the shared conv's, the concat's and the dense one's run as Mul + Add (plus preprocessing and swish)
-      expect(ops.filter((op) => op === 'Add')).toHaveLength(1 + 3);
-      expect(ops.filter((op) => op === 'Mul')).toHaveLength(1 + 3 + 1);
+      // conv, depthwise, separable (depthwise + pointwise), shared 1×1, the one before the dropout
+      expect(ops.filter((op) => op === 'Conv')).toHaveLength(6);
+      // three BNs folded; the shared conv's, the dropout's, the concat's and the dense one's run as Mul + Add, and so
+      // does the input's preprocessing ('imagenet' means differ per channel and the first convolution pads); swish adds a Mul
+      expect(ops.filter((op) => op === 'Add')).toHaveLength(1 + 4);
+      expect(ops.filter((op) => op === 'Mul')).toHaveLength(1 + 4 + 1);
       expect(ops).not.toContain('Pad');
     } finally {
       disposeModel(model);

@@ -354,8 +354,12 @@ class Exporter {
       case 'Dropout':
       case 'SpatialDropout2D':
       case 'GaussianNoise':
-      case 'GaussianDropout':
-        return x; // inference: the identity
+      case 'GaussianDropout': {
+        // inference: the identity; a convolution before it stays open to folds only while one layer reads on
+        const conv = g.convs.get(x);
+        if (conv && this.consumers.get(out.id) !== 1) conv.foldable = false;
+        return x;
+      }
       case 'Reshape':
         return this.reshape(layer, g.materialize(x), inShape as number[], (config.targetShape as number[]).slice());
       case 'Flatten':
