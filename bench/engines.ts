@@ -6,10 +6,10 @@
  * 224 px, random weights (speed does not depend on them). Both engines get the same bytes and do
  * the preprocessing themselves; the outputs are compared too.
  *
- *   npm run bench -- engines [--quick] [--iterations N] [--models mobilenetv2:1.0,…] [--profile]
+ *   npm run bench -- engines [--quick] [--iterations N] [--models mobilenetv2:1.0,…] [--profile] [--spinning]
  *
  * `--profile` writes ONNX Runtime's per-node trace for each model and prints where its time goes by
- * operator type.
+ * operator type; `--spinning` lets ONNX Runtime's idle threads spin-wait (its own default; off in rxcnn).
  */
 import { readFile, readdir, rm } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -93,7 +93,7 @@ async function profileByOp(file: string): Promise<Array<[string, number]>> {
   return [...byOp].sort((a, b) => b[1] - a[1]).map(([op, us]) => [op, us / total]);
 }
 
-async function benchModel(spec: string, options: { size: number; batch: number; iterations: number; cores: number; profile: boolean }): Promise<EngineRow> {
+async function benchModel(spec: string, options: { size: number; batch: number; iterations: number; cores: number; profile: boolean; spinning: boolean }): Promise<EngineRow> {
   const [name, alphaText] = spec.split(':') as [string, string | undefined];
   const definition = getModel(name);
   const alpha = alphaText === undefined ? (definition.alphas?.[0] ?? 1) : Number(alphaText);
@@ -104,7 +104,7 @@ async function benchModel(spec: string, options: { size: number; batch: number; 
   const batch: ImageBatch = { x: random, shape: [options.batch, options.size, options.size, 3], y: new Int32Array(options.batch), paths: [] };
   const { bytes } = exportOnnx(model, { preprocessing: definition.preprocessing });
   const profilePrefix = join(tmpdir(), `rxcnn-ort-profile-${process.pid}-${name}`);
-  const onnx = await createOnnxEngine(bytes, { provider: 'cpu', threads: options.cores, ...(options.profile ? { profile: profilePrefix } : {}) });
+  const onnx = await createOnnxEngine(bytes, { provider: 'cpu', threads: options.cores, spinning: options.spinning, ...(options.profile ? { profile: profilePrefix } : {}) });
   const pool = await ParallelModel.create(model, { workers: options.cores - 1, mainThread: true });
   try {
     const ours = await onnx.run(batch);
@@ -154,7 +154,7 @@ const gflops = (gflopPerImage: number, imagesPerSecond: number) => {
   return `${rate.toFixed(1)} (${((100 * rate) / MACHINE_PEAK_GFLOPS).toFixed(0)}%)`;
 };
 
-export function formatEngineTable(rows: EngineRow[], meta: { batch: number; size: number; cores: number }): string {
+export function formatEngineTable(rows: EngineRow[], meta: { batch: number; size: number; cores: number; spinning: boolean }): string {
   const head = ['model', 'GFLOP/img', 'ONNX Runtime img/s', 'GFLOP/s (% peak)', 'cores busy', 'tfjs-wasm img/s', 'GFLOP/s (% peak)', 'cores busy', 'ratio', 'max rel diff'];
   const cells = rows.map((r) => {
     const ratio = r.onnx.imagesPerSecond / r.wasm.imagesPerSecond;
@@ -175,20 +175,20 @@ export function formatEngineTable(rows: EngineRow[], meta: { batch: number; size
   const profiles = rows.filter((r) => r.profile).map((r) => `  ${r.model}: ${r.profile!.slice(0, 8).map(([op, share]) => `${op} ${(100 * share).toFixed(1)}%`).join(', ')}`);
   return [
     formatTable(head, cells),
-    `batch ${meta.batch} uint8 images at ${meta.size} px, random weights; ONNX Runtime CPU with ${meta.cores} intra-op threads on rxcnn's export; tfjs-wasm on this thread + ${meta.cores - 1} worker${meta.cores > 2 ? 's' : ''} (ParallelModel.predictImages)`,
+    `batch ${meta.batch} uint8 images at ${meta.size} px, random weights; ONNX Runtime CPU with ${meta.cores} intra-op threads${meta.spinning ? ' (spinning)' : ''} on rxcnn's export; tfjs-wasm on this thread + ${meta.cores - 1} worker${meta.cores > 2 ? 's' : ''} (ParallelModel.predictImages)`,
     `GFLOP counts 2 × the multiply-adds of convolutions and dense layers; % of the ${MACHINE_PEAK_GFLOPS} GFLOP/s FP32 peak of 2 cores × 2.6 GHz × 32 FLOP/cycle`,
     ...(profiles.length ? ['ONNX Runtime node time by operator:', ...profiles] : []),
   ].join('\n');
 }
 
 export async function main(argv: string[]): Promise<EngineRow[]> {
-  const { values } = parseArgs({ args: argv, options: { quick: { type: 'boolean' }, iterations: { type: 'string' }, models: { type: 'string', default: DEFAULT_MODELS }, profile: { type: 'boolean' }, threads: { type: 'string' } }, allowPositionals: true });
+  const { values } = parseArgs({ args: argv, options: { quick: { type: 'boolean' }, iterations: { type: 'string' }, models: { type: 'string', default: DEFAULT_MODELS }, profile: { type: 'boolean' }, spinning: { type: 'boolean' }, threads: { type: 'string' } }, allowPositionals: true });
   const quick = values.quick ?? false;
   const iterations = Number(values.iterations ?? (quick ? 1 : 10));
   const cores = Number(values.threads ?? availableParallelism());
   if (!Number.isInteger(iterations) || iterations < 1) throw new Error(`--iterations takes a positive integer, got ${values.iterations}`);
   if (!Number.isInteger(cores) || cores < 2) throw new Error(`--threads takes an integer ≥ 2 (tfjs' best setup needs a worker), got ${values.threads}`);
-  const meta = { batch: quick ? 4 : 32, size: quick ? 64 : 224, cores };
+  const meta = { batch: quick ? 4 : 32, size: quick ? 64 : 224, cores, spinning: values.spinning ?? false };
   await useBackend('wasm');
   const tensors = tf.memory().numTensors;
   const rows: EngineRow[] = [];
