@@ -272,6 +272,21 @@ describe('ONNX export details', () => {
     }
   });
 
+  it("exports a prefix of a saved classifier's backbone (a nested model reading the input)", async () => {
+    const classifier = await createModel('mobilenetv2', { classes: 3, inputSize: 48, alpha: 0.35, weights: 'none', seed: 1 });
+    const wrapper = asLayersModel(classifier);
+    try {
+      randomizeStatistics(wrapper, 12);
+      const backbone = classifier.backbone!;
+      const prefix = tfl.model({ inputs: backbone.inputs, outputs: backbone.getLayer('block_2_add').output as SymbolicTensor });
+      const { error, shape } = await relativeError(wrapper, 'symmetric', randomPixels(2, 48, 3), { upTo: 'block_2_add' }, prefix);
+      expect(shape).toEqual([2, 12 * 12 * 8]);
+      expect(error).toBeLessThan(TOLERANCE);
+    } finally {
+      disposeClassifier(classifier);
+    }
+  });
+
   it('appends a softmax to logits', async () => {
     const classifier = await createModel('mobilenetv1', { classes: 3, inputSize: 32, weights: 'none', seed: 4 });
     try {
