@@ -419,7 +419,7 @@ class Exporter {
      * every channel's padding value in pixel space, -shift/scale, is the same (127.5 for [-1, 1]
      * input): the pixels are padded with that instead of zeros. Saves two passes over the input.
      */
-    const preAffine = kind === 'Conv2D' ? g.affines.get(beforePad) : undefined;
+    const preAffine = kind === 'Conv2D' && ((config.groups as number | undefined) ?? 1) === 1 ? g.affines.get(beforePad) : undefined;
     const padValue = preAffine ? -preAffine.shift[0]! / preAffine.scale[0]! : 0;
     const foldInput =
       preAffine !== undefined &&
@@ -482,7 +482,7 @@ class Exporter {
       // Keras [kh, kw, in, out] → ONNX [out, in, kh, kw]
       for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) for (let c = 0; c < perGroup; c++) for (let o = 0; o < filters; o++) weights[((o * perGroup + c) * kh + i) * kw + j] = kernel[((i * kw + j) * perGroup + c) * filters + o]!;
       const bias = weightOf(layer, 'bias')?.slice() ?? new Float32Array(filters);
-      if (groups === 1) foldPreprocessing(weights, bias, perGroup);
+      foldPreprocessing(weights, bias, perGroup);
       y = emit(input, weights, [filters, perGroup, kh, kw], bias, groups, [kh, kw], pads, strides, dilations, name, foldable);
     } else {
       const depthwise = requiredWeight(layer, 'depthwise_kernel');
