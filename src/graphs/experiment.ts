@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { concat, concatMap, defaultIfEmpty, defer, EMPTY, filter, finalize, from, fromEvent, map, NEVER, Observable, range, takeUntil, takeWhile, type OperatorFunction } from 'rxjs';
+import { concat, concatMap, defaultIfEmpty, defer, EMPTY, filter, finalize, from, fromEvent, map, NEVER, Observable, range, takeUntil, takeWhile, toArray, type OperatorFunction } from 'rxjs';
 import { randomFor, shuffled } from '../core/random.js';
 import type { Batch, Predictions, Sample, Split } from '../core/types.js';
 import { openEngine, type InferenceEngine } from '../engines/index.js';
@@ -262,7 +262,7 @@ class Session {
     const { options, model, data, run } = this;
     return from(this.resume()).pipe(
       concatMap((resumed) => concat(...this.stages.map((_, i) => defer(() => (i < run.stage! ? EMPTY : this.stage(i, i === run.stage && resumed ? resumed : null)))))),
-      defaultIfEmpty(null),
+      toArray(),
       concatMap(async () => {
         this.whole = asLayersModel(model);
         return saveModel(this.whole, join(options.out, MODEL_DIR), { preprocessing: model.preprocessing, inputSize: model.inputSize, classNames: data.classes.map((c) => c.name) });
