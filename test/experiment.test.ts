@@ -29,6 +29,16 @@ describe('experiment', () => {
     expect(warnings).toEqual([]);
   });
 
+  it('--views 2: the report says the per-epoch figures average the image and its mirror and the test figures are of the plain images', async () => {
+    const dir = await temporaryDir();
+    const report = await lastValueFrom(experiment(getGraph('mobilenetv2'), { data: FIXTURE_ROOT, limit: 20, epochs: 1, imageSize: 32, views: 2, out: join(dir, 'run') }));
+    expect(report.features.augmentation).toMatch(/per-epoch "val" figures average both; the test figures \(the full pass\) are of the plain images$/);
+    expect(await readFile(join(dir, 'run/report.md'), 'utf8')).toContain('the test figures (the full pass) are of the plain images');
+    // the full pass saw each image once, not each view
+    expect(report.speed.images).toBe(20);
+    expect(report.features.misses).toBe(40);
+  });
+
   it('warns about classes too small for per-class:N and fails clearly when nothing is left to train on', async () => {
     const dir = await temporaryDir();
     const warnings: string[] = [];
