@@ -73,7 +73,8 @@ export function experimentEvents(graph: GraphDefinition, given: Given, context: 
       const data = context.prepared ?? (await prepareData(options, meter));
       data.split.skipped.forEach(skips.add);
       data.warnings.forEach((line) => emit({ type: 'warning', line }));
-      await writeManifest(options.out, data.manifest, options.resume === true);
+      // prepared data comes with its manifest kept by whoever prepared it (compare: one for every model)
+      if (!context.prepared) await writeManifest(options.out, data.manifest, options.resume === true);
       const model = await createModel(graph.model, { classes: data.split.classes.length, weights: options.weights, weightsDir: options.weightsDir, inputSize: options.imageSize, alpha: options.alpha, seed: options.seed, fineTune: options.fineTune, featureNorm: options.featureNorm });
       return { data: data.split, model };
     }).pipe(
