@@ -1,5 +1,5 @@
 import { cp, mkdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { lastValueFrom } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { experiment, getGraph } from '../src/graphs/index.js';
@@ -37,6 +37,15 @@ describe('experiment', () => {
     // the full pass saw each image once, not each view
     expect(report.speed.images).toBe(20);
     expect(report.features.misses).toBe(40);
+  });
+
+  it('augments by the dataset-relative path: the folder typed relative or absolute trains the same with the same seed', async () => {
+    const dir = await temporaryDir();
+    const run = (data: string, out: string) => lastValueFrom(experiment(getGraph('mobilenetv2'), { data, cache: false, limit: 20, epochs: 1, imageSize: 32, seed: 3, out: join(dir, out) }));
+    const typed = await run('fixtures/caltech101-mini', 'relative');
+    const absolute = await run(resolve('fixtures/caltech101-mini'), 'absolute');
+    expect(typed.history[0]!.loss).toBe(absolute.history[0]!.loss);
+    expect(typed.metrics).toEqual(absolute.metrics);
   });
 
   it('warns about classes too small for per-class:N and fails clearly when nothing is left to train on', async () => {

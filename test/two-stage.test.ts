@@ -1,7 +1,8 @@
 import { join } from 'node:path';
 import { lastValueFrom } from 'rxjs';
 import { describe, expect, it } from 'vitest';
-import { RunInterrupted } from '../src/graphs/experiment.js';
+import { RunInterrupted, type CheckpointState } from '../src/graphs/experiment.js';
+import { loadCheckpointState } from '../src/training/checkpoint.js';
 import { experiment, getGraph } from '../src/graphs/index.js';
 import type { Report } from '../src/report.js';
 import { FIXTURE_ROOT, temporaryDir } from './helpers.js';
@@ -32,6 +33,10 @@ describe('a two-stage recipe (head on cached features, then fine-tuning the top 
     expect(whole.operators['embed']!.items).toBe(20);
     expect(whole.operators['augment']!.items).toBe(2 * 10);
     expect(whole.training.epochsPlanned).toBe(4);
+    // the worker count is saved as the user left it (auto), to be decided again wherever the run resumes
+    const saved = await loadCheckpointState<CheckpointState>(join(dir, 'whole', 'checkpoint'));
+    expect(saved!.options.workers).toBe('auto');
+    expect(saved!.run.stage).toBe(1);
 
     for (const stopAfter of [1, 3]) {
       const resumed = await interruptedAt(join(dir, `stopped-${stopAfter}`), stopAfter);
