@@ -4,8 +4,6 @@ import type { InferenceEngine } from '../engines/engine.js';
 import { TfjsEngine } from '../engines/tfjs.js';
 import type { Classifier } from '../models/classifier.js';
 
-export { backboneFeatures } from '../core/forward.js';
-
 /**
  * Frozen-backbone features of every image batch, as plain arrays, computed by `engine` (one opened
  * on the backbone, see `openEngine`); without one, on this thread.

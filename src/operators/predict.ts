@@ -6,8 +6,6 @@ import type { Batch, Predictions } from '../core/types.js';
 import type { InferenceEngine } from '../engines/engine.js';
 import type { Classifier } from '../models/classifier.js';
 
-export { crossEntropy } from '../core/forward.js';
-
 /**
  * Class probabilities for every image of every batch, in inference mode; tensors disposed before
  * emitting. With an `engine` (opened on the whole classifier, image to probabilities:

@@ -4,8 +4,6 @@ import type { ImageBatch } from '../core/types.js';
 import type { Preprocessing } from '../models/preprocessing.js';
 import { normalize } from '../core/normalize.js';
 
-export { normalize };
-
 /** A batch as float tensors, preprocessed for a model. The receiver owns (and disposes) `x` and `y`. */
 export interface TensorBatch {
   x: tf.Tensor4D;
