@@ -1,7 +1,6 @@
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { concat, concatMap, defaultIfEmpty, defer, EMPTY, filter, finalize, from, fromEvent, map, NEVER, Observable, range, takeUntil, takeWhile, toArray, type OperatorFunction } from 'rxjs';
-import { randomFor, shuffled } from '../core/random.js';
+import { concat, concatMap, defaultIfEmpty, defer, EMPTY, filter, finalize, from, fromEvent, map, NEVER, Observable, takeUntil, toArray, type OperatorFunction } from 'rxjs';
 import type { Batch, Predictions, Sample, Split } from '../core/types.js';
 import { openEngine, type InferenceEngine } from '../engines/index.js';
 import { createModel, disposeClassifier, type Classifier } from '../models/index.js';
@@ -10,16 +9,17 @@ import { cacheDir } from '../models/weights.js';
 import { Meter } from '../operators/measure.js';
 import { balancedClassWeights } from '../operators/train.js';
 import { assembleReport, type EpochRecord, type FeatureReport, type Report } from '../report.js';
-import { BestWeights, CHECKPOINT_DIR, Checkpointer, EarlyStopping, LearningRateSchedule, newRunState, recordEpoch, type Callback, type RunState } from '../stages/callbacks.js';
+import { CHECKPOINT_DIR, newRunState, type RunState } from '../stages/callbacks.js';
 import { prepareData, writeManifest, type PreparedData } from '../stages/data.js';
-import { evaluate, trainEpoch, type BatchSource, type EpochContext } from '../stages/epoch.js';
+import { type BatchSource, type EpochContext } from '../stages/epoch.js';
+import { fitStage, type ResumedStage } from '../stages/fit.js';
 import { SkipLog, toHooks, type Emit, type ExperimentHooks, type RunEvent } from '../stages/events.js';
 import { featureBatches, FeatureStore, type View } from '../stages/features.js';
 import { imageFeed, type FeedOptions } from '../stages/feed.js';
 import { fullPass, SPEED_BATCH } from '../stages/full-pass.js';
 import { planStages, stageEpochs, type StagePlan } from '../stages/plan.js';
 import { RunInterrupted, writePartialReport, writeReport } from '../stages/report-writer.js';
-import { loadCheckpoint, restoreWeights, type NamedTensor } from '../training/checkpoint.js';
+import { loadCheckpoint, restoreWeights } from '../training/checkpoint.js';
 import { holdOut } from '../training/validation.js';
 import { BASE_OPTIONS, type ExperimentOptions, type GraphDefinition } from './graph.js';
 
@@ -63,7 +63,7 @@ export function experimentEvents(graph: GraphDefinition, given: Given, context: 
   return new Observable<RunEvent>((subscriber) => {
     const emit: Emit = (event) => subscriber.next(event);
     const run = newRunState();
-    const pending: Array<Promise<unknown>> = [];
+    const pending: Array<() => Promise<unknown>> = [];
     const { signal } = context;
     const stopped = signal ? (signal.aborted ? from([0]) : fromEvent(signal, 'abort')) : NEVER;
     const startedAt = new Date();
@@ -86,7 +86,7 @@ export function experimentEvents(graph: GraphDefinition, given: Given, context: 
       defaultIfEmpty(null),
       concatMap(async (report) => {
         if (report !== null) return (await writeReport(options.out, report), report);
-        await Promise.all(pending.map((p) => p.catch(() => undefined)));
+        await Promise.all(pending.map((p) => p().catch(() => undefined)));
         const reason = String(signal?.reason ?? 'aborted');
         const resume = `npm run graph -- --resume ${JSON.stringify(options.out)}`;
         const path = await writePartialReport(options.out, { reason, graph: graph.name, model: graph.model, epochsPlanned: plannedEpochs(options), run, checkpoint: run.epoch > 0 ? join(options.out, CHECKPOINT_DIR) : null, resume, options, startedAt });
@@ -110,7 +110,6 @@ export function experiment(graph: GraphDefinition, given: Given, hooks: Experime
 }
 
 const plannedEpochs = (o: ExperimentOptions) => o.epochs + (o.fineTune && o.fineTuneEpochs ? o.fineTuneEpochs : 0);
-const seconds = () => performance.now() / 1000;
 
 /** One run's model and data, and the stages put together over them. */
 class Session {
@@ -137,7 +136,7 @@ class Session {
     private readonly skips: SkipLog,
     private readonly emit: Emit,
     private readonly run: RunState,
-    private readonly pending: Array<Promise<unknown>>,
+    private readonly pending: Array<() => Promise<unknown>>,
   ) {
     this.stages = planStages(options, model);
     const held = holdOut(data.train, options.valSplit || (options.patience !== undefined ? 0.1 : 0), options.seed);
@@ -185,7 +184,7 @@ class Session {
   }
 
   /** The checkpoint in `out` (with `resume`): weights restored; the optimizer's slots and best weights for the stage to take. */
-  private async resume(): Promise<{ slots: NamedTensor[]; best: tf.Tensor[] | null } | null> {
+  private async resume(): Promise<ResumedStage | null> {
     if (!this.options.resume) return null;
     const checkpoint = await loadCheckpoint<CheckpointState>(join(this.options.out, CHECKPOINT_DIR));
     if (!checkpoint) return null;
@@ -204,57 +203,30 @@ class Session {
     return { slots, best };
   }
 
-  /** Stage `index`'s epochs from where the run stands, its callbacks told after each; the best weights restored at its end. */
-  private stage(index: number, resumed: { slots: NamedTensor[]; best: tf.Tensor[] | null } | null): Observable<EpochRecord> {
-    return defer(() => {
-      const { options, run, model } = this;
-      const plan = this.stages[index]!;
-      const { first, last } = stageEpochs(this.stages, index);
-      if (run.stage !== index) Object.assign(run, { stage: index, best: null, stoppedEarly: false });
-      this.setTrainable(plan);
-      const optimizer = tf.train.adam(plan.lr);
-      const best = options.patience !== undefined ? new BestWeights(model, resumed?.best ?? null) : null;
-      if (!best) resumed?.best?.forEach((t) => t.dispose());
-      const schedule = new LearningRateSchedule(optimizer, { lr: plan.lr, schedule: options.lrSchedule, warmup: options.warmup, epochs: plan.epochs, firstEpoch: first });
-      const checkpointer = new Checkpointer<CheckpointState>(options.out, model, optimizer, best, (record) => ({ version: 1, graph: this.graph.name, options, run, random: { seed: options.seed, nextEpoch: record.epoch + 1 } }));
-      const callbacks: Callback[] = [schedule, ...(best ? [best, new EarlyStopping(options.patience!)] : []), checkpointer];
-      const trainOptions = { l2: options.l2, labelSmoothing: options.labelSmoothing, ...(options.classWeights === 'balanced' ? { classWeights: balancedClassWeights(this.fit.map((s) => s.label), this.data.classes.length) } : {}) };
-      const ctx = this.epochContext(plan);
-      const restoreSlots = defer(async () => {
-        if (resumed) await optimizer.setWeights(resumed.slots).finally(() => resumed.slots.forEach((s) => s.tensor.dispose()));
-      });
-      const from = Math.max(run.epoch, first);
-      const epochs = defer(() => range(from + 1, run.stoppedEarly ? 0 : Math.max(0, last - from))).pipe(
-        concatMap((epoch) => {
-          const start = seconds();
-          callbacks.forEach((c) => c.onEpochBegin?.(epoch));
-          const order = shuffled(this.fit, randomFor(options.seed, 'epoch', epoch));
-          return trainEpoch(ctx, epoch, order, optimizer, trainOptions).pipe(
-            concatMap((fitted) => evaluate(ctx, epoch, this.evaluated).pipe(map((val): EpochRecord => ({ epoch, loss: fitted.loss, top1: fitted.top1, valLoss: val.loss, valTop1: val.top1, lr: schedule.current, seconds: seconds() - start })))),
-            concatMap(async (record) => {
-              recordEpoch(run, record);
-              for (const callback of callbacks) {
-                const done = callback.onEpochEnd?.(record, run);
-                if (callback === checkpointer) this.pending.push(checkpointer.pending);
-                await done;
-              }
-              this.emit({ type: 'epoch', record, epochs: plannedEpochs(options) });
-              return record;
-            }),
-          );
-        }),
-        takeWhile(() => !run.stoppedEarly, true),
-      );
-      const restoreBest = defer(() => {
-        this.restoredBest = best?.restore() ?? false;
-        return EMPTY;
-      });
-      return concat(restoreSlots.pipe(concatMap(() => EMPTY)), epochs, restoreBest).pipe(
-        finalize(() => {
-          optimizer.dispose();
-          best?.dispose();
-        }),
-      );
+  /** Stage `index` from where the run stands, trained as it plans (what trains, on what). */
+  private stage(index: number, resumed: ResumedStage | null): Observable<EpochRecord> {
+    const { options, run, model } = this;
+    const plan = this.stages[index]!;
+    this.setTrainable(plan);
+    return fitStage<CheckpointState>({
+      plan,
+      span: stageEpochs(this.stages, index),
+      run,
+      index,
+      ctx: this.epochContext(plan),
+      fit: this.fit,
+      evaluated: this.evaluated,
+      seed: options.seed,
+      lrSchedule: options.lrSchedule,
+      warmup: options.warmup,
+      ...(options.patience !== undefined ? { patience: options.patience } : {}),
+      train: { l2: options.l2, labelSmoothing: options.labelSmoothing, ...(options.classWeights === 'balanced' ? { classWeights: balancedClassWeights(this.fit.map((s) => s.label), model.classes) } : {}) },
+      out: options.out,
+      state: (record) => ({ version: 1, graph: this.graph.name, options, run, random: { seed: options.seed, nextEpoch: record.epoch + 1 } }),
+      resumed,
+      onEpoch: (record) => this.emit({ type: 'epoch', record, epochs: plannedEpochs(options) }),
+      onCheckpointer: (pending) => this.pending.push(pending),
+      onEnd: (restoredBest) => (this.restoredBest = restoredBest),
     });
   }
 
