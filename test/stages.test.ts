@@ -13,6 +13,7 @@ import { predict } from '../src/operators/predict.js';
 import { BestWeights, Checkpointer, EarlyStopping, LearningRateSchedule, newRunState, recordEpoch } from '../src/stages/callbacks.js';
 import { prepareData } from '../src/stages/data.js';
 import { evaluate, trainEpoch, type EpochContext } from '../src/stages/epoch.js';
+import { fitStage } from '../src/stages/fit.js';
 import { featureBatches, FeatureStore } from '../src/stages/features.js';
 import { imageFeed } from '../src/stages/feed.js';
 import { fullPass } from '../src/stages/full-pass.js';
@@ -221,6 +222,53 @@ describe('trainEpoch / evaluate', () => {
     expect(last.count).toBe(12);
     expect(progress.slice(0, 3)).toEqual([4, 8, 12]);
     optimizer.dispose();
+    disposeClassifier(model);
+  });
+});
+
+describe('fitStage', () => {
+  it('runs a stage from where the run stands; early stopping ends it and puts the best epoch back; nothing leaks', async () => {
+    const out = await temporaryDir();
+    const model = tinyClassifier();
+    const fit = Array.from({ length: 12 }, (_, i) => ({ path: `s${i}`, label: i % 3 }));
+    // validated on the same features with other labels: the better the head fits, the worse "val" gets
+    const evaluated = fit.map((s, i) => ({ path: s.path, label: (s.label + 1 + (i % 2)) % 3 }));
+    const table = new Map(fit.map((s) => [s.path, Float32Array.from({ length: 4 }, (_, d) => (d === s.label ? 1 : 0))]));
+    const ctx: EpochContext = { model, source: (items, _epoch, _training, step) => from(featureBatches(items, [table], 4, 'rows')).pipe(step) };
+    const run = newRunState();
+    const records: number[] = [];
+    let restored: boolean | null = null;
+    const before = tf.memory().numTensors;
+    const stage = fitStage({
+      plan: { name: 'train', epochs: 10, lr: 0.1, input: 'features', augment: false, tuneBackbone: false },
+      span: { first: 0, last: 10 },
+      run,
+      index: 0,
+      ctx,
+      fit,
+      evaluated,
+      seed: 1,
+      lrSchedule: 'constant',
+      warmup: 0,
+      patience: 2,
+      train: {},
+      out,
+      state: (record) => ({ epoch: record.epoch }),
+      resumed: null,
+      onEpoch: (record) => records.push(record.epoch),
+      onCheckpointer: () => {},
+      onEnd: (restoredBest) => (restored = restoredBest),
+    });
+    await lastValueFrom(stage.pipe(toArray()));
+    expect(tf.memory().numTensors).toBe(before);
+    expect(run.stoppedEarly).toBe(true);
+    expect(run.best!.epoch).toBe(1);
+    expect(records).toEqual([1, 2, 3]);
+    expect(restored).toBe(true);
+    expect((await lastValueFrom(evaluate(ctx, 3, evaluated))).loss).toBeCloseTo(run.best!.valLoss, 5);
+    const saved = (await loadCheckpoint<{ epoch: number }>(join(out, 'checkpoint')))!;
+    expect(saved.state).toEqual({ epoch: 3 });
+    tf.dispose([...saved.tensors.weights, ...saved.tensors.optimizer.map((s) => s.tensor), ...(saved.tensors.best ?? [])]);
     disposeClassifier(model);
   });
 });
