@@ -64,7 +64,7 @@ export const EXPERIMENT_FLAG_USAGE = `  --data DIR          folder-per-class dat
   --fine-tune N       also train the backbone's last N blocks (no feature cache)
   --fine-tune-epochs N  with --fine-tune: a second stage of N epochs (the head first on cached features, then the blocks with it)
   --fine-tune-lr X    the second stage's learning rate (default: --lr / 10)
-  --views N           cached feature views: 1, or 2 (the image and its mirror)
+  --views N           cached feature views: 1, or 2 (the image and its mirror; the test figures stay of the plain images)
   --class-weights W   none | balanced (every class weighs the same in the loss)   --l2 X  penalty on head kernels
   --feature-norm X    scale backbone features to L2 length X in the head (default: raw)   --label-smoothing E  in [0, 1) (default 0)
   --lr-schedule S     ${LR_SCHEDULES.join(' | ')} (default ${BASE_OPTIONS.lrSchedule})   --warmup N  epochs of linear warm-up

@@ -33,7 +33,7 @@ export interface ExperimentOptions {
   concurrency: number;
   /** Train a frozen backbone's head on cached features (computed once, kept on disk). */
   cache: boolean;
-  /** Cached feature views per image: 1 (the image) or 2 (and its mirror; evaluation averages them). */
+  /** Cached feature views per image: 1 (the image) or 2 (and its mirror: both train, per-epoch validation averages them; the full pass sees the plain image). */
   views: 1 | 2;
   /** Unfreeze the backbone's last N blocks (bypasses the feature cache), or with `fineTuneEpochs` in a second stage. */
   fineTune?: number;
