@@ -1,8 +1,8 @@
 import { cp, mkdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { lastValueFrom } from 'rxjs';
+import { lastValueFrom, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
-import { experiment, getGraph } from '../src/graphs/index.js';
+import { experiment, experimentEvents, getGraph } from '../src/graphs/index.js';
 import type { Manifest } from '../src/operators/split.js';
 import { FIXTURE_ROOT, fixtureImages, temporaryDir } from './helpers.js';
 
@@ -31,7 +31,12 @@ describe('experiment', () => {
 
   it('--views 2: the report says the per-epoch figures average the image and its mirror and the test figures are of the plain images', async () => {
     const dir = await temporaryDir();
-    const report = await lastValueFrom(experiment(getGraph('mobilenetv2'), { data: FIXTURE_ROOT, limit: 20, epochs: 1, imageSize: 32, views: 2, out: join(dir, 'run') }));
+    // observed as the stream of run events: progress of every phase, the epoch, then the report
+    const events = await lastValueFrom(experimentEvents(getGraph('mobilenetv2'), { data: FIXTURE_ROOT, limit: 20, epochs: 1, imageSize: 32, views: 2, out: join(dir, 'run') }).pipe(toArray()));
+    expect([...new Set(events.map((e) => (e.type === 'progress' ? e.progress.phase : e.type)))]).toEqual(['features', 'train', 'evaluate', 'epoch', 'full pass', 'done']);
+    const last = events.at(-1)!;
+    if (last.type !== 'done') throw new Error('the stream ends with the report');
+    const report = last.report;
     expect(report.features.augmentation).toMatch(/per-epoch "val" figures average both; the test figures \(the full pass\) are of the plain images$/);
     expect(await readFile(join(dir, 'run/report.md'), 'utf8')).toContain('the test figures (the full pass) are of the plain images');
     // the full pass saw each image once, not each view
