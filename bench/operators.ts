@@ -9,7 +9,7 @@ import { batch } from '../src/operators/batch.js';
 import { decode } from '../src/operators/decode.js';
 import { discover } from '../src/operators/discover.js';
 import { predict } from '../src/operators/predict.js';
-import { normalize } from '../src/operators/to-tensor.js';
+import { normalize } from '../src/core/normalize.js';
 import { train } from '../src/operators/train.js';
 import { addMeasuredCase, busyCores } from './cpu.js';
 import { fixed, formatTable, times } from './table.js';

@@ -10,10 +10,12 @@ import { disposeModel } from '../src/models/classifier.js';
 import { createModel, disposeClassifier } from '../src/models/index.js';
 import { asLayersModel } from '../src/models/persistence.js';
 import { batch } from '../src/operators/batch.js';
+import { WorkersEngine } from '../src/engines/workers.js';
+import type { InferenceEngine } from '../src/engines/engine.js';
+import { imageFeed, type Counted } from '../src/stages/feed.js';
 import { decode } from '../src/operators/decode.js';
 import { predict } from '../src/operators/predict.js';
-import { prefetch } from '../src/operators/prefetch.js';
-import { normalize } from '../src/operators/to-tensor.js';
+import { normalize } from '../src/core/normalize.js';
 import type { Preprocessing } from '../src/models/preprocessing.js';
 import { addMeasuredCase, type CaseUsage, type ThreadCpu } from './cpu.js';
 import { fixed, formatTable, times } from './table.js';
@@ -96,25 +98,21 @@ export async function benchOverlap(options: OverlapOptions): Promise<OverlapRepo
   const pools = new Map<number, ParallelModel | undefined>();
   try {
     for (const workers of new Set(options.setups.map((s) => s.workers))) pools.set(workers, workers > 0 ? await ParallelModel.create(whole, { workers }) : undefined);
+    // the graphs' path to the pools: an engine each (disposing the engine ends its pool)
+    const engines = new Map<number, InferenceEngine | undefined>([...pools].map(([workers, pool]) => [workers, pool && new WorkersEngine(pool, model.preprocessing)]));
     const decoded = await lastValueFrom(from(samples).pipe(decode({ size }), batch(options.batch), toArray()));
     const images = decoded.reduce((n, b) => n + b.y.length, 0);
     if (images !== samples.length) throw new Error(`overlap bench: ${samples.length - images} of ${samples.length} images could not be decoded`);
 
-    /** The graph's inference feed: decode under a prefetch bound, batched, into `consume`. */
-    const pass = (setup: DecodeSetup, consume: (batches: Observable<ImageBatch>) => Observable<{ y: Int32Array } | { labels: Int32Array }>) => {
+    /** The graph's inference feed (decode under a prefetch bound, batched) into `consume`. */
+    const pass = (setup: DecodeSetup, consume: (batches: Observable<ImageBatch>) => Observable<Counted>) => {
       sharp.concurrency(setup.sharpThreads);
-      const feed = prefetch(options.prefetchBatches * options.batch);
-      return lastValueFrom(
-        consume(feed.source(samples).pipe(decode({ size, concurrency: setup.concurrency, onSkip: feed.drop }), batch(options.batch))).pipe(
-          feed.consumed((v) => ('y' in v ? v.y : v.labels).length),
-          toArray(),
-        ),
-      );
+      return lastValueFrom(imageFeed(samples, { bound: options.prefetchBatches * options.batch, batch: options.batch, size, concurrency: setup.concurrency }, consume).pipe(toArray()));
     };
     const where = (workers: number) => (workers === 0 ? 'main thread' : `${workers} worker${workers > 1 ? 's' : ''}`);
 
     const bench = new Bench({ time: 0, iterations: options.iterations, warmupIterations: 1, warmupTime: 0 });
-    const modelOnly = new Map([...pools].map(([workers, pool]) => [workers, timedCase(bench, `model only, ${where(workers)}`, () => lastValueFrom(from(decoded).pipe(predict(model, pool), toArray())))]));
+    const modelOnly = new Map([...engines].map(([workers, engine]) => [workers, timedCase(bench, `model only, ${where(workers)}`, () => lastValueFrom(from(decoded).pipe(predict(model, engine), toArray())))]));
     // Both input formats timed the same way: the pool called directly, batch after batch.
     const inputFormats = [...pools].flatMap(([workers, pool]) =>
       pool
@@ -133,7 +131,7 @@ export async function benchOverlap(options: OverlapOptions): Promise<OverlapRepo
       return {
         setup,
         decodeOnly: timedCase(bench, `decode only ${label}`, () => pass(setup, (batches) => batches)),
-        endToEnd: timedCase(bench, `end-to-end ${label}`, () => pass(setup, (batches) => batches.pipe(predict(model, pools.get(setup.workers))))),
+        endToEnd: timedCase(bench, `end-to-end ${label}`, () => pass(setup, (batches) => batches.pipe(predict(model, engines.get(setup.workers))))),
         label,
       };
     });

@@ -9,7 +9,7 @@ import sharp from 'sharp';
 import { Bench } from 'tinybench';
 import { completed } from './completed.js';
 import { MACHINE_PEAK_GFLOPS } from './cpu.js';
-import { ParallelModel } from '../src/backends/parallel.js';
+import { openEngine } from '../src/engines/index.js';
 import type { ImageBatch, Sample } from '../src/core/types.js';
 import { disposeModel } from '../src/models/classifier.js';
 import { createModel, disposeClassifier } from '../src/models/index.js';
@@ -193,11 +193,11 @@ export async function benchPeer(options: PeerOptions): Promise<PeerReport> {
     for (const width of options.widths) {
       const model = await createModel('mobilenetv2', { classes: 1000, alpha: width, weights: 'none', inputSize: size });
       const whole = asLayersModel(model);
-      const pool = tf.getBackend() === 'wasm' ? await ParallelModel.create(whole, { workers: options.threads }) : undefined;
+      const engine = await openEngine(whole, { preprocessing: model.preprocessing, workers: options.threads });
       try {
         const bench = new Bench({ time: 0, iterations: options.modelBatches, warmupIterations: 3, warmupTime: 0 });
         bench.add('predict', () => lastValueFrom(from([input]).pipe(predict(model))));
-        if (pool) bench.add('predict on workers', () => lastValueFrom(from([input]).pipe(predict(model, pool))));
+        if (engine.name === 'tfjs-workers') bench.add('predict on workers', () => lastValueFrom(from([input]).pipe(predict(model, engine))));
         await bench.run();
         const flops = torch.model.find((m) => m.width === width)?.flopsPerImage ?? Number.NaN;
         for (const task of bench.tasks) {
@@ -206,7 +206,7 @@ export async function benchPeer(options: PeerOptions): Promise<PeerReport> {
           modelRows.push({ width, threads: task.name === 'predict' ? 1 : options.threads, imagesPerSecond, gflopsPerSecond: (imagesPerSecond * flops) / 1e9 });
         }
       } finally {
-        await pool?.dispose();
+        await engine.dispose();
         disposeModel(whole);
         disposeClassifier(model);
       }

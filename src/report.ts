@@ -1,4 +1,3 @@
-import * as tf from '@tensorflow/tfjs-core';
 import type { Skip, Split } from './core/types.js';
 import type { ExperimentOptions } from './graphs/graph.js';
 import { countParams, type Classifier } from './models/classifier.js';
@@ -34,6 +33,8 @@ export interface TrainingReport {
   patience: number | null;
   /** Epochs that came from a checkpoint (a resumed run). */
   resumedAfterEpoch: number | null;
+  /** The run's training stages in order (one, or the head then fine-tuning); epochs are numbered across them. */
+  stages: Array<{ name: string; epochs: number; lr: number; input: 'features' | 'images' }>;
 }
 
 /** How the head was fed: cached backbone features (and what that means for augmentation) or images. */
@@ -88,7 +89,8 @@ export interface Report {
     imagesPerSecond: number;
     /** Seconds for one inference pass over every image of the dataset (train and test) at `batch`. */
     fullPassSeconds: number;
-    /** Worker threads that computed it (0: the main thread). */
+    /** The inference engine that computed it, and its worker threads (0: the main thread). */
+    engine: string;
     workers: number;
   };
   /** Parameters, and the trained model's size on disk (`model/`: model.json + weights.bin). */
@@ -109,7 +111,9 @@ export interface ReportInput {
   /** Bytes of the saved trained model. */
   savedBytes: number;
   /** The final inference pass: metrics of the test images, of all images, and its wall time. */
-  pass: { test: Metrics; all: Metrics; seconds: number; workers: number };
+  pass: { test: Metrics; all: Metrics; seconds: number; engine: string; workers: number };
+  /** The tfjs backend the run trained on. */
+  backend: string;
   skipped: Skip[];
   operators: Record<string, OperatorStats>;
   options: ExperimentOptions;
@@ -118,14 +122,14 @@ export interface ReportInput {
   features: FeatureReport;
 }
 
-export function assembleReport({ graph, model, data, history, training, savedBytes, pass, skipped, operators, options, startedAt, speedBatch, features }: ReportInput): Report {
+export function assembleReport({ graph, model, data, history, training, savedBytes, pass, backend, skipped, operators, options, startedAt, speedBatch, features }: ReportInput): Report {
   const classes = data.classes.length;
   const params = countParams(model);
   return {
     graph,
     model: model.name,
     weights: model.weights,
-    backend: tf.getBackend(),
+    backend,
     protocol: data.protocol,
     seed: data.seed,
     dataset: {
@@ -151,7 +155,7 @@ export function assembleReport({ graph, model, data, history, training, savedByt
     },
     history,
     training,
-    speed: { batch: speedBatch, images: pass.all.count, imagesPerSecond: pass.all.count / pass.seconds, fullPassSeconds: pass.seconds, workers: pass.workers },
+    speed: { batch: speedBatch, images: pass.all.count, imagesPerSecond: pass.all.count / pass.seconds, fullPassSeconds: pass.seconds, engine: pass.engine, workers: pass.workers },
     size: { params, bytes: savedBytes },
     features,
     operators,
@@ -165,7 +169,8 @@ function trainingLine(t: TrainingReport): string {
   const stop = t.stoppedEarly ? `stopped early after ${t.epochsRun} of ${t.epochsPlanned} epochs (patience ${t.patience})` : `${t.epochsRun} epochs`;
   const weights = t.restoredBest ? `the best epoch's weights (${t.bestEpoch}) were restored` : `best epoch ${t.bestEpoch}, the last epoch's weights kept`;
   const resumed = t.resumedAfterEpoch === null ? '' : `; resumed after epoch ${t.resumedAfterEpoch}`;
-  return `${stop}; ${weights}; "val" is ${t.validationImages} ${t.validation}; learning rate ${t.lrSchedule}${t.warmup ? ` after ${t.warmup} warm-up epoch(s)` : ''}${resumed}.`;
+  const stages = t.stages.length > 1 ? `Stages: ${t.stages.map((s) => `${s.name} (${s.epochs} epochs at lr ${s.lr}, on ${s.input === 'features' ? 'cached features' : 'images'})`).join(', then ')}; ` : '';
+  return `${stages}${stop}; ${weights}; "val" is ${t.validationImages} ${t.validation}; learning rate ${t.lrSchedule}${t.warmup ? ` after ${t.warmup} warm-up epoch(s)` : ''}${resumed}.`;
 }
 
 export function countByReason(skips: readonly Skip[]): Record<string, number> {

@@ -11,7 +11,8 @@ import { mostConfused } from '../src/compare/confusion.js';
 import { historyCsv } from '../src/compare/csv.js';
 import { plotsOf } from '../src/compare/html.js';
 import { confusionSpec, renderPlot } from '../src/compare/plots.js';
-import { compare } from '../src/compare/run.js';
+import { compare, loadCompareRequest } from '../src/compare/run.js';
+import { RunInterrupted } from '../src/graphs/experiment.js';
 import { splitDifference } from '../src/compare/same-split.js';
 import { summarize } from '../src/compare/summary.js';
 import { bestEpochOf, rowOf } from '../src/compare/table.js';
@@ -35,7 +36,7 @@ function report(model: string, figures: { meanPerClass: number; imagesPerSecond:
     dataset: { root: '/d', testRoot: '/d', classes: 2, classNames: ['a', 'b'], train: 8, test: 2, skipped: 0, skippedByReason: {}, skippedFiles: [], shortClasses: [] },
     metrics: { top1: figures.meanPerClass, top5: 1, meanPerClass: figures.meanPerClass, loss: 0.5, studyAverage: 0.9, perClass: {}, confusion: [[1, 0], [0, 1]] },
     history: valLosses.map((valLoss, i) => ({ epoch: i + 1, loss: 1, top1: 0.5, valLoss, valTop1: 0.5, seconds: 1 })),
-    speed: { batch: 32, images: 10, imagesPerSecond: figures.imagesPerSecond, fullPassSeconds: 10 / figures.imagesPerSecond, workers: 0 },
+    speed: { batch: 32, images: 10, imagesPerSecond: figures.imagesPerSecond, fullPassSeconds: 10 / figures.imagesPerSecond, engine: 'tfjs', workers: 0 },
     size: { params: figures.params, bytes: figures.bytes ?? 4 * figures.params },
     features: { cached: true, augmentation: 'off', dir: null, hits: 0, misses: 0, corrupt: 0 },
     operators: {},
@@ -237,7 +238,7 @@ describe('compare', () => {
     expect(page).not.toMatch(/<(script|img|link)\b/);
   });
 
-  it('refuses a model whose run saw another split (the dataset changed in between)', async () => {
+  it('prepares the data once and hands every model that split: a file removed in between is a counted skip, not another split', async () => {
     const dir = await temporaryDir();
     const data = join(dir, 'data');
     for (const cls of ['bonsai', 'ketch', 'watch']) {
@@ -245,9 +246,37 @@ describe('compare', () => {
       for (const photo of (await fixtureImages(cls)).slice(0, 5)) await cp(photo, join(data, cls, photo.split('/').pop()!));
     }
     const removed = join(data, 'watch', (await readdir(join(data, 'watch'))).sort()[0]!);
-    const run = compare({ graphs: ['mobilenetv2', 'mobilenetv1'], options: { data, epochs: 1, imageSize: 32, weights: 'none' }, out: join(dir, 'cmp') }, { onRunDone: () => rmSync(removed) });
-    await expect(lastValueFrom(run)).rejects.toThrow(/^mobilenetv1 ran on another split than mobilenetv2 \((training|test) images: \d+ vs \d+ files, first difference at #\d+: .+\); every model/);
+    const run = compare({ graphs: ['mobilenetv2', 'mobilenetv1'], options: { data, epochs: 1, imageSize: 32, weights: 'none' }, out: join(dir, 'cmp') }, { onRunDone: () => rmSync(removed, { force: true }) });
+    const comparison = await lastValueFrom(run);
     const kept = JSON.parse(await readFile(join(dir, 'cmp/manifest.json'), 'utf8')) as Manifest;
     expect(kept.train.length + kept.test.length).toBe(15);
+    const second = JSON.parse(await readFile(join(dir, 'cmp/mobilenetv1/report.json'), 'utf8')) as ComparedReport;
+    expect(second.dataset.train + second.dataset.test).toBe(15);
+    expect(second.dataset.skippedFiles.map((s) => s.path)).toEqual([removed]);
+    expect(comparison.models).toHaveLength(2);
+  });
+
+  it('compare --resume continues an interrupted comparison: finished models kept, the interrupted one resumed from its checkpoint', async () => {
+    const out = join(await temporaryDir(), 'cmp');
+    const stop = new AbortController();
+    let current = '';
+    const first = compare(
+      { graphs: ['mobilenetv2', 'mobilenetv1'], options: { data: FIXTURE_ROOT, ...TINY }, out },
+      { signal: stop.signal, onRun: (graph) => (current = graph), onEpoch: (record) => current === 'mobilenetv1' && record.epoch === 1 && stop.abort('SIGINT') },
+    );
+    const error = await lastValueFrom(first).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RunInterrupted);
+    expect((error as RunInterrupted).resume).toBe(`npm run compare -- --resume ${JSON.stringify(out)}`);
+    const finished = await readFile(join(out, 'mobilenetv2/report.json'), 'utf8');
+
+    expect(parseCompareCommandLine(['--resume', out])).toMatchObject({ out, resume: true });
+    expect(() => parseCompareCommandLine(['--resume', out, '--epochs', '3'])).toThrow(/^--resume continues a comparison with its own graphs and options; drop --epochs$/);
+    const ran: string[] = [];
+    const comparison = await lastValueFrom(compare(await loadCompareRequest(out), { onRun: (graph) => ran.push(graph) }));
+    expect(ran).toEqual(['mobilenetv1']);
+    expect(await readFile(join(out, 'mobilenetv2/report.json'), 'utf8')).toBe(finished);
+    const resumed = JSON.parse(await readFile(join(out, 'mobilenetv1/report.json'), 'utf8')) as ComparedReport;
+    expect(resumed.training?.resumedAfterEpoch).toBe(1);
+    expect(comparison.models.map((m) => m.epochs.run)).toEqual([2, 2]);
   });
 });

@@ -72,6 +72,23 @@ describe('interruptions', () => {
     }
   });
 
+  it('one Ctrl-C in a terminal (SIGINT to the whole process group of `npm run graph`, relayed by npm and tsx) stops gracefully', async () => {
+    const dir = await temporaryDir();
+    const out = join(dir, 'terminal');
+    // as a terminal runs it: npm → sh → tsx → node, all in one process group of their own
+    const child = spawn('npm', ['run', '--silent', 'graph', '--', ...RUN, '--epochs', '400', '--out', out], { cwd: ROOT, detached: true, env: { ...process.env, CI: 'true', RXCNN_CACHE: join(dir, 'cache') } });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.stdout.resume();
+    const done = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    await waitFor(() => stat(join(out, 'checkpoint/latest.json')).then(() => true, () => false));
+    process.kill(-child.pid!, 'SIGINT');
+    await done;
+    expect(stderr).toMatch(/rxcnn: interrupted \(SIGINT\) after \d+ finished epoch/);
+    const partial = JSON.parse(await readFile(join(out, 'partial-report.json'), 'utf8'));
+    expect(partial).toMatchObject({ status: 'interrupted', reason: 'SIGINT' });
+  });
+
   it('killed (SIGKILL) at random moments, it never leaves a torn file, and resuming ends where an uninterrupted run ends', async () => {
     const dir = await temporaryDir();
     const args = [...RUN, '--epochs', '40', '--no-augment'];

@@ -8,7 +8,7 @@ import { createOnnxEngine } from '../src/engines/onnxruntime.js';
 import { disposeClassifier } from '../src/models/classifier.js';
 import { createModel } from '../src/models/index.js';
 import { asLayersModel, saveModel } from '../src/models/persistence.js';
-import { normalize } from '../src/operators/to-tensor.js';
+import { normalize } from '../src/core/normalize.js';
 import { temporaryDir } from './helpers.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));

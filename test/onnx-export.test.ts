@@ -11,7 +11,7 @@ import { createModel, getModel } from '../src/models/index.js';
 import { asLayersModel } from '../src/models/persistence.js';
 import type { Preprocessing } from '../src/models/preprocessing.js';
 import { exportOnnx, type OnnxExportOptions } from '../src/onnx/export.js';
-import { normalize } from '../src/operators/to-tensor.js';
+import { normalize } from '../src/core/normalize.js';
 import { fixtureImages } from './helpers.js';
 
 const { onnx } = onnxProto;

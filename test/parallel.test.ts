@@ -3,7 +3,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ParallelModel, splitRows } from '../src/backends/parallel.js';
 import { ChannelScale } from '../src/models/layers.js';
-import { normalize } from '../src/operators/to-tensor.js';
+import { normalize } from '../src/core/normalize.js';
 import { createRandom } from '../src/core/random.js';
 
 const random = createRandom(7);

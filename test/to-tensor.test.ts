@@ -3,7 +3,8 @@ import { firstValueFrom, of } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import type { ImageBatch } from '../src/core/types.js';
 import { PREPROCESSINGS } from '../src/models/preprocessing.js';
-import { normalize, toTensor } from '../src/operators/to-tensor.js';
+import { normalize } from '../src/core/normalize.js';
+import { toTensor } from '../src/operators/to-tensor.js';
 
 /** One 1×2 image: a pure red and a mid-grey pixel. */
 const batch: ImageBatch = { x: Uint8Array.from([255, 0, 0, 128, 128, 128]), shape: [1, 1, 2, 3], y: Int32Array.from([4]), paths: ['a'] };

@@ -7,7 +7,7 @@ import type { ImageBatch } from '../src/core/types.js';
 import { denseHead, disposeClassifier, type Classifier } from '../src/models/classifier.js';
 import { predict } from '../src/operators/predict.js';
 import { balancedClassWeights, train } from '../src/operators/train.js';
-import { crossEntropy } from '../src/operators/predict.js';
+import { crossEntropy } from '../src/core/forward.js';
 
 /** A small frozen conv backbone with a trainable head: enough to exercise both paths. */
 function tinyClassifier(seed = 1): Classifier {

@@ -8,7 +8,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { useBackend, type BackendChoice } from '../backend.js';
 // Registers rxcnn's custom layer classes, so models that use them deserialise.
 import '../models/layers.js';
-import { normalize } from '../operators/to-tensor.js';
+import { normalize } from '../core/normalize.js';
 import { movable, type WorkerReply, type WorkerRequest, type WorkerSetup } from './parallel-protocol.js';
 
 type Shape4 = [number, number, number, number];

@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import type { ImageBatch } from '../core/types.js';
 import type { Preprocessing } from '../models/preprocessing.js';
-import { normalize } from '../operators/to-tensor.js';
+import { normalize } from '../core/normalize.js';
 import { movable, type SliceRequest, type WorkerReply, type WorkerRequest, type WorkerSetup } from './parallel-protocol.js';
 
 export interface ParallelModelOptions {

@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { lastValueFrom } from 'rxjs';
 import { useBackend } from '../backend.js';
-import { compare } from '../compare/run.js';
+import { compare, loadCompareRequest } from '../compare/run.js';
 import { resolveDataOptions } from '../datasets/fetch.js';
 import { getGraph, listGraphs } from '../graphs/index.js';
 import { EXPERIMENT_FLAG_USAGE, parseFlags, type ExperimentFlags } from './flags.js';
@@ -13,18 +13,27 @@ const USAGE = `usage: npm run compare -- <graph> <graph> … [flags]
 Runs every graph on the same split and seed, then writes compare.json, compare.md, index.html,
 plots (SVG and PNG) and per-epoch CSVs into one folder.
 ${EXPERIMENT_FLAG_USAGE}
-  --out DIR           comparison folder (default runs/compare-<time>)   --quiet`;
+  --out DIR           comparison folder (default runs/compare-<time>)   --quiet
+  --resume DIR        continue the comparison in DIR: finished models kept, an interrupted one resumed from its checkpoint (only --backend/--quiet may be given)`;
 
 export interface CompareCommand {
   graphs: string[];
   flags: ExperimentFlags;
   out: string;
+  /** Continue the comparison in `out` with its saved graphs and options. */
+  resume?: boolean;
 }
 
 /** `npm run compare` arguments; unknown graphs, flags or values fail with one line. */
 export function parseCompareCommandLine(argv: string[]): CompareCommand | 'help' {
-  const parsed = parseFlags(argv);
+  const parsed = parseFlags(argv, { resume: { type: 'string' } });
   if (parsed.help) return 'help';
+  const resume = parsed.extra['resume'];
+  if (typeof resume === 'string') {
+    const extra = parsed.given.filter((flag) => !['resume', 'backend', 'quiet'].includes(flag));
+    if (extra.length > 0 || parsed.positionals.length > 0) throw new Error(`--resume continues a comparison with its own graphs and options; drop ${[...parsed.positionals, ...extra.map((f) => `--${f}`)].join(', ')}`);
+    return { graphs: [], flags: parsed.flags, out: resume, resume: true };
+  }
   if (parsed.positionals.length < 2) throw new Error(`name at least two graphs to compare: ${listGraphs().map((g) => g.name).join(', ')}`);
   parsed.positionals.forEach((name) => getGraph(name)); // an unknown name fails here, before the backend starts
   const time = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
@@ -37,7 +46,8 @@ async function main(argv: string[]): Promise<number> {
     console.log(`${USAGE}\ngraphs: ${listGraphs().map((g) => g.name).join(', ')}`);
     return 0;
   }
-  const { graphs, flags, out } = command;
+  const { flags, out } = command;
+  const request = command.resume ? await loadCompareRequest(out) : { graphs: command.graphs, options: flags.options, out };
   const say = (line: string) => flags.quiet || console.error(line);
   Object.assign(flags.options, await resolveDataOptions(flags.options, { progress: !flags.quiet, say })); // dataset names (--data caltech256) → their folders, fetched when missing
   const active = await useBackend(flags.backend);
@@ -47,7 +57,7 @@ async function main(argv: string[]): Promise<number> {
   const signal = stopOnSignals(say, () => progress.stop());
   const comparison = await lastValueFrom(
     compare(
-      { graphs, options: flags.options, out },
+      request,
       {
         signal,
         onRun: (graph, index, total) => {

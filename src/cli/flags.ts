@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { BACKEND_CHOICES, type BackendChoice } from '../backend.js';
+import { ENGINE_CHOICES, type EngineChoice } from '../engines/index.js';
 import { BASE_OPTIONS, type ExperimentOptions } from '../graphs/index.js';
 import { LR_SCHEDULES, type LrSchedule } from '../training/schedule.js';
 
@@ -28,6 +29,9 @@ export const EXPERIMENT_FLAGS = {
   'no-augment': { type: 'boolean' },
   'no-cache': { type: 'boolean' },
   'fine-tune': { type: 'string' },
+  'fine-tune-epochs': { type: 'string' },
+  'fine-tune-lr': { type: 'string' },
+  engine: { type: 'string' },
   'class-weights': { type: 'string' },
   views: { type: 'string' },
   l2: { type: 'string' },
@@ -59,14 +63,17 @@ export const EXPERIMENT_FLAG_USAGE = `  --data DIR|NAME     folder-per-class dat
   --resize MODE       squash | center-crop (default ${BASE_OPTIONS.resize})   --no-augment
   --no-cache          recompute a frozen backbone's features every epoch (then augmentation applies)
   --fine-tune N       also train the backbone's last N blocks (no feature cache)
-  --views N           cached feature views: 1, or 2 (the image and its mirror)
+  --fine-tune-epochs N  with --fine-tune: a second stage of N epochs (the head first on cached features, then the blocks with it)
+  --fine-tune-lr X    the second stage's learning rate (default: --lr / 10)
+  --views N           cached feature views: 1, or 2 (the image and its mirror; the test figures stay of the plain images)
   --class-weights W   none | balanced (every class weighs the same in the loss)   --l2 X  penalty on head kernels
   --feature-norm X    scale backbone features to L2 length X in the head (default: raw)   --label-smoothing E  in [0, 1) (default 0)
   --lr-schedule S     ${LR_SCHEDULES.join(' | ')} (default ${BASE_OPTIONS.lrSchedule})   --warmup N  epochs of linear warm-up
   --patience N        stop when the validation loss has not improved for N epochs; restore the best epoch
   --val-split F       hold out F of each class's training images for validation (default 0, or 0.1 with --patience)
   --prefetch N        batches decoded ahead (default ${BASE_OPTIONS.prefetch})   --concurrency N images decoded at once (default ${BASE_OPTIONS.concurrency})
-  --workers N         worker threads computing inference on wasm (features, full pass); 0: this thread (default: cores up to 4, here ${BASE_OPTIONS.workers})`;
+  --workers N|auto    worker threads computing inference on wasm (features, full pass); 0: this thread (default auto: cores up to 4, decided where the run runs)
+  --engine E          ${ENGINE_CHOICES.join(' | ')}: what computes inference (default auto)`;
 
 type FlagSpec = { type: 'string' | 'boolean'; multiple?: boolean; short?: string };
 type FlagValue = string | boolean | string[] | undefined;
@@ -141,6 +148,11 @@ export function parseFlags(argv: string[], extra: Record<string, FlagSpec> = {})
   if (values['no-augment']) options.augment = false;
   if (values['no-cache']) options.cache = false;
   set('fineTune', number('fine-tune', text('fine-tune'), isCount));
+  set('fineTuneEpochs', number('fine-tune-epochs', text('fine-tune-epochs'), isCount));
+  set('fineTuneLr', number('fine-tune-lr', text('fine-tune-lr')));
+  const engine = text('engine');
+  if (engine !== undefined && !(ENGINE_CHOICES as readonly string[]).includes(engine)) throw new Error(`unknown engine '${engine}'; valid: ${ENGINE_CHOICES.join(', ')}`);
+  set('engine', engine as EngineChoice | undefined);
   const classWeights = text('class-weights');
   if (classWeights !== undefined && classWeights !== 'none' && classWeights !== 'balanced') throw new Error(`unknown class weights '${classWeights}'; valid: none, balanced`);
   set('classWeights', classWeights);
@@ -156,7 +168,7 @@ export function parseFlags(argv: string[], extra: Record<string, FlagSpec> = {})
   set('valSplit', number('val-split', text('val-split'), (n) => n >= 0 && n < 1));
   set('prefetch', number('prefetch', text('prefetch'), isCount));
   set('concurrency', number('concurrency', text('concurrency'), isCount));
-  set('workers', number('workers', text('workers'), isWhole));
+  set('workers', text('workers') === 'auto' ? 'auto' : number('workers', text('workers'), isWhole));
   return {
     help: false,
     positionals: parsed.positionals,

@@ -1,67 +1,34 @@
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import pLimit from 'p-limit';
-import { readFile, rm } from 'node:fs/promises';
-import { concatMap, defaultIfEmpty, defer, finalize, from, fromEvent, last, map, NEVER, Observable, range, reduce, shareReplay, Subscription, switchMap, takeUntil, takeWhile, toArray, type OperatorFunction } from 'rxjs';
-import { ParallelModel } from '../backends/parallel.js';
-import { FeatureCache } from '../features/cache.js';
-import { writeFileAtomic, writeJsonAtomic } from '../core/files.js';
-import { randomFor, shuffled } from '../core/random.js';
-import type { Batch, FeatureBatch, ImageBatch, Predictions, Sample, Skip, Split } from '../core/types.js';
+import { concat, concatMap, defaultIfEmpty, defer, EMPTY, filter, finalize, from, fromEvent, map, NEVER, Observable, takeUntil, toArray, type OperatorFunction } from 'rxjs';
+import type { Batch, Predictions, Sample, Split } from '../core/types.js';
+import { openEngine, type InferenceEngine } from '../engines/index.js';
 import { createModel, disposeClassifier, type Classifier } from '../models/index.js';
 import { asLayersModel, saveModel } from '../models/persistence.js';
-import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { cacheDir } from '../models/weights.js';
-import { augment, mirror } from '../operators/augment.js';
-import { batch } from '../operators/batch.js';
-import { decode } from '../operators/decode.js';
-import { discover } from '../operators/discover.js';
-import { embed } from '../operators/embed.js';
-import { Meter, measure, measureSource } from '../operators/measure.js';
-import { addPredictions, emptyTally, metrics, summarize, type Metrics, type Tally } from '../operators/metrics.js';
-import { predict } from '../operators/predict.js';
-import { prefetch } from '../operators/prefetch.js';
-import { manifestOf, parseProtocol, split, type Manifest } from '../operators/split.js';
-import { subset } from '../operators/subset.js';
-import { balancedClassWeights, train } from '../operators/train.js';
-import { assembleReport, renderMarkdown, type EpochRecord, type FeatureReport, type Report, type TrainingReport } from '../report.js';
-import { loadCheckpoint, restoreWeights, saveCheckpoint, trainedVariables } from '../training/checkpoint.js';
-import { learningRate } from '../training/schedule.js';
+import { Meter } from '../operators/measure.js';
+import { balancedClassWeights } from '../operators/train.js';
+import { assembleReport, type EpochRecord, type FeatureReport, type Report } from '../report.js';
+import { CHECKPOINT_DIR, newRunState, type RunState } from '../stages/callbacks.js';
+import { prepareData, writeManifest, type PreparedData } from '../stages/data.js';
+import { type BatchSource, type EpochContext } from '../stages/epoch.js';
+import { fitStage, type ResumedStage } from '../stages/fit.js';
+import { SkipLog, toHooks, type Emit, type ExperimentHooks, type RunEvent } from '../stages/events.js';
+import { featureBatches, FeatureStore, type View } from '../stages/features.js';
+import { imageFeed, type FeedOptions } from '../stages/feed.js';
+import { fullPass, SPEED_BATCH } from '../stages/full-pass.js';
+import { planStages, stageEpochs, type StagePlan } from '../stages/plan.js';
+import { RunInterrupted, writePartialReport, writeReport } from '../stages/report-writer.js';
+import { loadCheckpoint, restoreWeights } from '../training/checkpoint.js';
 import { holdOut } from '../training/validation.js';
 import { BASE_OPTIONS, type ExperimentOptions, type GraphDefinition } from './graph.js';
 
-/** The study's speed figure: one inference pass over the whole dataset at batch 32. */
-export const SPEED_BATCH = 32;
+export { CHECKPOINT_DIR, type RunState } from '../stages/callbacks.js';
+export { PARTIAL_REPORT, RunInterrupted } from '../stages/report-writer.js';
+export { SPEED_BATCH } from '../stages/full-pass.js';
+export type { ExperimentHooks, Progress, RunEvent } from '../stages/events.js';
 
-export interface Progress {
-  phase: 'features' | 'train' | 'evaluate' | 'full pass';
-  epoch: number;
-  done: number;
-  total: number;
-}
-
-export interface ExperimentHooks {
-  onProgress?: (progress: Progress) => void;
-  /** Called once per file that cannot be used, the first time it is met. */
-  onSkip?: (skip: Skip) => void;
-  onEpoch?: (record: EpochRecord, epochs: number) => void;
-  /** One-line notices that do not stop the run. */
-  onWarning?: (line: string) => void;
-  /**
-   * Aborting it stops the run at once: the epoch in progress is abandoned (the checkpoint of the
-   * last finished epoch stays), `partial-report.json` is written and the run fails with {@link RunInterrupted}.
-   */
-  signal?: AbortSignal;
-}
-
-/** Where the run stands after each finished epoch; what a checkpoint restores. */
-export interface RunState {
-  /** The last finished epoch (0 before the first). */
-  epoch: number;
-  history: EpochRecord[];
-  best: { epoch: number; valLoss: number } | null;
-  stoppedEarly: boolean;
-}
+export const MODEL_DIR = 'model';
 
 /** A checkpoint's JSON: the run's options (what `--resume` continues with) and its state. */
 export interface CheckpointState {
@@ -73,428 +40,289 @@ export interface CheckpointState {
   random: { seed: number; nextEpoch: number };
 }
 
-/** The run stopped on request; what was finished is in the checkpoint and the partial report. */
-export class RunInterrupted extends Error {
+/** What a run is given besides its options: nothing in it is saved with the run, so a resumed run takes its own. */
+export interface RunContext {
+  /** Where feature caches live (default: `features` under rxcnn's cache folder). */
+  cacheRoot: string;
+  /** The tfjs backend training runs on, as reports name it (default: the active one). */
+  backend: string;
+  /** The data, already prepared (compare prepares it once for every model). */
+  prepared?: PreparedData;
+  signal?: AbortSignal;
+}
+
+type Given = Partial<ExperimentOptions> & Pick<ExperimentOptions, 'data' | 'out'>;
+
+/**
+ * One architecture's experiment: prepare the data → create the model → its stages (each a
+ * sequence of epochs: train, evaluate, epoch-end callbacks) → save → one timed inference pass over
+ * every image → report. Emits the run's events as they happen, and `done` with the report last.
+ */
+export function experimentEvents(graph: GraphDefinition, given: Given, context: Partial<RunContext> = {}): Observable<RunEvent> {
+  const options: ExperimentOptions = { ...BASE_OPTIONS, ...graph.experiment.defaults, ...given };
+  return new Observable<RunEvent>((subscriber) => {
+    const emit: Emit = (event) => subscriber.next(event);
+    const run = newRunState();
+    const pending: Array<() => Promise<unknown>> = [];
+    const { signal } = context;
+    const stopped = signal ? (signal.aborted ? from([0]) : fromEvent(signal, 'abort')) : NEVER;
+    const startedAt = new Date();
+    const meter = new Meter();
+    const skips = new SkipLog(emit);
+    const work = defer(async () => {
+      const data = context.prepared ?? (await prepareData(options, meter));
+      data.split.skipped.forEach(skips.add);
+      data.warnings.forEach((line) => emit({ type: 'warning', line }));
+      // prepared data comes with its manifest kept by whoever prepared it (compare: one for every model)
+      if (!context.prepared) await writeManifest(options.out, data.manifest, options.resume === true);
+      const model = await createModel(graph.model, { classes: data.split.classes.length, weights: options.weights, weightsDir: options.weightsDir, inputSize: options.imageSize, alpha: options.alpha, seed: options.seed, fineTune: options.fineTune, featureNorm: options.featureNorm });
+      return { data: data.split, model };
+    }).pipe(
+      concatMap(({ data, model }) => {
+        const session = new Session(graph, options, { cacheRoot: context.cacheRoot ?? join(cacheDir(), 'features'), backend: context.backend ?? tf.getBackend() }, data, model, meter, skips, emit, run, pending);
+        return session.report(startedAt).pipe(finalize(() => session.dispose()));
+      }),
+      takeUntil(stopped),
+      defaultIfEmpty(null),
+      concatMap(async (report) => {
+        if (report !== null) return (await writeReport(options.out, report), report);
+        await Promise.all(pending.map((p) => p().catch(() => undefined)));
+        const reason = String(signal?.reason ?? 'aborted');
+        const resume = `npm run graph -- --resume ${JSON.stringify(options.out)}`;
+        const path = await writePartialReport(options.out, { reason, graph: graph.name, model: graph.model, epochsPlanned: plannedEpochs(options), run, checkpoint: run.epoch > 0 ? join(options.out, CHECKPOINT_DIR) : null, resume, options, startedAt });
+        throw new RunInterrupted(reason, path, run.epoch, resume);
+      }),
+    );
+    return work.subscribe({ next: (report) => subscriber.next({ type: 'done', report }), error: (e: unknown) => subscriber.error(e), complete: () => subscriber.complete() });
+  });
+}
+
+/** {@link experimentEvents} with its events handed to `hooks`; emits the report. */
+export function experiment(graph: GraphDefinition, given: Given, hooks: ExperimentHooks = {}, context: Partial<RunContext> = {}): Observable<Report> {
+  const dispatch = toHooks(hooks);
+  return experimentEvents(graph, given, { ...context, ...(hooks.signal ? { signal: hooks.signal } : {}) }).pipe(
+    filter((event): event is Extract<RunEvent, { type: 'done' }> => {
+      dispatch(event);
+      return event.type === 'done';
+    }),
+    map((event) => event.report),
+  );
+}
+
+const plannedEpochs = (o: ExperimentOptions) => o.epochs + (o.fineTune && o.fineTuneEpochs ? o.fineTuneEpochs : 0);
+
+/** One run's model and data, and the stages put together over them. */
+class Session {
+  private readonly stages: StagePlan[];
+  private readonly fit: Sample[];
+  private readonly evaluated: Sample[];
+  private readonly validation: boolean;
+  private readonly store: FeatureStore | null;
+  private readonly features: ReturnType<FeatureStore['load']> | null;
+  /** The backbone's per-layer trainable flags as `fineTune` set them, for the stages that tune it. */
+  private readonly tunedLayers: boolean[];
+  private readonly epochContext: (plan: StagePlan) => EpochContext;
+  private resumedAfterEpoch: number | null = null;
+  private restoredBest = false;
+  private whole: ReturnType<typeof asLayersModel> | null = null;
+
   constructor(
-    readonly reason: string,
-    readonly partialReport: string,
-    readonly epochsDone: number,
+    private readonly graph: GraphDefinition,
+    private readonly options: ExperimentOptions,
+    private readonly context: Pick<RunContext, 'cacheRoot' | 'backend'>,
+    private readonly data: Split,
+    private readonly model: Classifier,
+    private readonly meter: Meter,
+    private readonly skips: SkipLog,
+    private readonly emit: Emit,
+    private readonly run: RunState,
+    private readonly pending: Array<() => Promise<unknown>>,
   ) {
-    super(`interrupted (${reason}) after ${epochsDone} finished epoch(s); partial report ${partialReport}`);
+    this.stages = planStages(options, model);
+    const held = holdOut(data.train, options.valSplit || (options.patience !== undefined ? 0.1 : 0), options.seed);
+    this.fit = held.fit;
+    this.validation = held.validation.length > 0;
+    this.evaluated = this.validation ? held.validation : data.test;
+    this.tunedLayers = model.backbone?.layers.map((l) => l.trainable) ?? [];
+    const views: View[] = options.views === 2 ? ['plain', 'mirror'] : ['plain'];
+    this.store = this.stages.some((s) => s.input === 'features')
+      ? new FeatureStore(model, {
+          root: context.cacheRoot,
+          resize: options.resize,
+          views,
+          meter,
+          engine: () => openEngine(model.backbone!, { preprocessing: model.preprocessing, workers: options.workers, engine: options.engine }),
+          feed: (samples, view, consume) => imageFeed(samples, this.feedOptions(options.batch, view), consume),
+          onProgress: (done, total) => emit({ type: 'progress', progress: { phase: 'features', epoch: 1, done, total } }),
+          onWarning: (line) => emit({ type: 'warning', line }),
+        })
+      : null;
+    this.features = this.store?.load([...data.train, ...data.test]) ?? null;
+    this.epochContext = (plan) => ({ model, meter, source: this.source(plan), onProgress: (progress) => emit({ type: 'progress', progress }) });
+  }
+
+  private feedOptions(batch: number, prepare: FeedOptions['prepare'], epoch = 0): FeedOptions {
+    const { options } = this;
+    return { bound: options.prefetch * batch, batch, size: this.model.inputSize, resize: options.resize, concurrency: options.concurrency, prepare, augment: { seed: options.seed, epoch, root: this.data.roots.train }, meter: this.meter, onSkip: this.skips.add };
+  }
+
+  /** A stage's batches: the cached features (views as rows to train, averaged to evaluate), or decoded images. */
+  private source(plan: StagePlan): BatchSource {
+    const { options } = this;
+    return <T extends Predictions>(samples: readonly Sample[], epoch: number, training: boolean, step: OperatorFunction<Batch, T>) =>
+      plan.input === 'features'
+        ? this.features!.pipe(concatMap((tables) => from(featureBatches(samples, tables, options.batch, training ? 'rows' : 'mean'))), step)
+        : imageFeed(samples, this.feedOptions(options.batch, training && plan.augment ? 'augment' : 'plain', epoch), (b) => b.pipe(step));
+  }
+
+  /** Makes trainable what the stage trains: the head alone, or the head and the backbone's unfrozen blocks. */
+  private setTrainable(plan: StagePlan): void {
+    const backbone = this.model.backbone;
+    if (!backbone) return;
+    backbone.trainable = plan.tuneBackbone;
+    if (plan.tuneBackbone) backbone.layers.forEach((layer, i) => (layer.trainable = this.tunedLayers[i]!));
+  }
+
+  /** The checkpoint in `out` (with `resume`): weights restored; the optimizer's slots and best weights for the stage to take. */
+  private async resume(): Promise<ResumedStage | null> {
+    if (!this.options.resume) return null;
+    const checkpoint = await loadCheckpoint<CheckpointState>(join(this.options.out, CHECKPOINT_DIR));
+    if (!checkpoint) return null;
+    Object.assign(this.run, { stage: 0 }, checkpoint.state.run);
+    const { weights, optimizer: slots, best } = checkpoint.tensors;
+    try {
+      this.setTrainable(this.stages[this.run.stage!]!);
+      restoreWeights(this.model, weights);
+    } catch (error) {
+      [...slots.map((s) => s.tensor), ...(best ?? [])].forEach((t) => t.dispose());
+      throw error;
+    } finally {
+      weights.forEach((t) => t.dispose());
+    }
+    this.resumedAfterEpoch = this.run.epoch;
+    return { slots, best };
+  }
+
+  /** Stage `index` from where the run stands, trained as it plans (what trains, on what). */
+  private stage(index: number, resumed: ResumedStage | null): Observable<EpochRecord> {
+    const { options, run, model } = this;
+    const plan = this.stages[index]!;
+    this.setTrainable(plan);
+    return fitStage<CheckpointState>({
+      plan,
+      span: stageEpochs(this.stages, index),
+      run,
+      index,
+      ctx: this.epochContext(plan),
+      fit: this.fit,
+      evaluated: this.evaluated,
+      seed: options.seed,
+      lrSchedule: options.lrSchedule,
+      warmup: options.warmup,
+      ...(options.patience !== undefined ? { patience: options.patience } : {}),
+      train: { l2: options.l2, labelSmoothing: options.labelSmoothing, ...(options.classWeights === 'balanced' ? { classWeights: balancedClassWeights(this.fit.map((s) => s.label), model.classes) } : {}) },
+      out: options.out,
+      state: (record) => ({ version: 1, graph: this.graph.name, options, run, random: { seed: options.seed, nextEpoch: record.epoch + 1 } }),
+      resumed,
+      onEpoch: (record) => this.emit({ type: 'epoch', record, epochs: plannedEpochs(options) }),
+      onCheckpointer: (pending) => this.pending.push(pending),
+      onEnd: (restoredBest) => (this.restoredBest = restoredBest),
+    });
+  }
+
+  /** Every stage from where the run stands → save → the timed full pass → the report. */
+  report(startedAt: Date): Observable<Report> {
+    const { options, model, data, run } = this;
+    return from(this.resume()).pipe(
+      concatMap((resumed) => concat(...this.stages.map((_, i) => defer(() => (i < run.stage! ? EMPTY : this.stage(i, i === run.stage && resumed ? resumed : null)))))),
+      toArray(),
+      concatMap(async () => {
+        this.whole = asLayersModel(model);
+        return saveModel(this.whole, join(options.out, MODEL_DIR), { preprocessing: model.preprocessing, inputSize: model.inputSize, classNames: data.classes.map((c) => c.name) });
+      }),
+      concatMap((savedBytes) =>
+        withEngine(
+          () => openEngine(this.whole!, { preprocessing: model.preprocessing, workers: options.workers, engine: options.engine }),
+          (engine) =>
+            fullPass(engine, data, {
+              model,
+              meter: this.meter,
+              feed: (samples, consume) => imageFeed(samples, this.feedOptions(SPEED_BATCH, 'plain'), consume),
+              onProgress: (done, total) => this.emit({ type: 'progress', progress: { phase: 'full pass', epoch: 0, done, total } }),
+            }),
+        ).pipe(
+          map((pass) =>
+            assembleReport({
+              graph: this.graph.name,
+              model,
+              data,
+              history: run.history,
+              training: {
+                epochsPlanned: plannedEpochs(options),
+                epochsRun: run.epoch,
+                bestEpoch: run.best?.epoch ?? 0,
+                stoppedEarly: run.stoppedEarly,
+                restoredBest: this.restoredBest,
+                validation: this.validation ? 'held-out training images' : 'test images',
+                validationImages: this.evaluated.length,
+                lrSchedule: options.lrSchedule,
+                warmup: options.warmup,
+                patience: options.patience ?? null,
+                resumedAfterEpoch: this.resumedAfterEpoch,
+                stages: this.stages.map(({ name, epochs, lr, input }) => ({ name, epochs, lr, input })),
+              },
+              savedBytes,
+              pass,
+              backend: this.context.backend,
+              skipped: this.skips.all,
+              operators: this.meter.snapshot(),
+              options,
+              startedAt,
+              speedBatch: SPEED_BATCH,
+              features: this.featureReport(),
+            }),
+          ),
+        ),
+      ),
+    );
+  }
+
+  private featureReport(): FeatureReport {
+    const { options, store } = this;
+    const tuned = this.stages.find((s) => s.tuneBackbone) ? { fineTunedBlocks: options.fineTune! } : {};
+    const then = this.stages.length > 1 ? '; then the fine-tuning stage decodes and augments anew every epoch' : '';
+    if (!store) return { cached: false, augmentation: options.augment ? 'on: every epoch decodes and augments anew' : 'off', dir: null, hits: 0, misses: 0, corrupt: 0, ...tuned };
+    const views =
+      store.views.length > 1
+        ? 'mirror views: the head trains on cached features of each image and its mirror, and the per-epoch "val" figures average both; the test figures (the full pass) are of the plain images'
+        : 'off: the head trains on cached features of un-augmented images';
+    return { cached: true, augmentation: `${views}${then}`, dir: store.cache.dir, hits: store.cache.hits, misses: store.cache.misses, corrupt: store.cache.corrupt, ...tuned };
+  }
+
+  dispose(): void {
+    this.whole?.dispose();
+    disposeClassifier(this.model);
   }
 }
 
-export const CHECKPOINT_DIR = 'checkpoint';
-export const MODEL_DIR = 'model';
-export const PARTIAL_REPORT = 'partial-report.json';
-
-const seconds = () => performance.now() / 1000;
-
-const countImages = (p: { y: Int32Array } | { labels: Int32Array }) => ('y' in p ? p.y : p.labels).length;
-
-/** `body` given the pool once it has started (or none); the pool ends with the subscription, even one ended while it was starting. */
-function withPool<T>(starting: Promise<ParallelModel | undefined>, body: (pool: ParallelModel | undefined) => Observable<T>): Observable<T> {
+/** `body` given the engine once it is open; the engine is disposed with the subscription, even one ended while it was opening. */
+function withEngine<T>(open: () => Promise<InferenceEngine>, body: (engine: InferenceEngine) => Observable<T>): Observable<T> {
   return new Observable<T>((subscriber) => {
     let ended = false;
-    let pool: ParallelModel | undefined;
-    const running = new Subscription();
-    starting.then(
-      (started) => {
-        pool = started;
-        if (ended) return void pool?.dispose();
-        running.add(body(pool).subscribe(subscriber));
+    let engine: InferenceEngine | undefined;
+    let running: { unsubscribe(): void } | undefined;
+    open().then(
+      (opened) => {
+        engine = opened;
+        if (ended) return void engine.dispose();
+        running = body(engine).subscribe(subscriber);
       },
       (error: unknown) => subscriber.error(error),
     );
     return () => {
       ended = true;
-      running.unsubscribe();
-      void pool?.dispose();
+      running?.unsubscribe();
+      void engine?.dispose();
     };
-  });
-}
-
-/**
- * Feature batches of `samples` (those that have features), in the given order. Each view (the
- * image, its mirror) is a training row of its own (`rows`), or the views are averaged (`mean`, for
- * evaluation).
- */
-function featureBatches(samples: readonly Sample[], views: ReadonlyArray<ReadonlyMap<string, Float32Array>>, size: number, combine: 'rows' | 'mean'): FeatureBatch[] {
-  const present = samples.filter((s) => views.every((v) => v.has(s.path)));
-  const rows: Array<{ sample: Sample; features: Float32Array }> = present.flatMap((sample) => {
-    const each = views.map((v) => v.get(sample.path)!);
-    if (combine === 'rows') return each.map((features) => ({ sample, features }));
-    const mean = new Float32Array(each[0]!.length);
-    for (const f of each) for (let d = 0; d < mean.length; d++) mean[d]! += f[d]! / each.length;
-    return [{ sample, features: mean }];
-  });
-  const out: FeatureBatch[] = [];
-  for (let i = 0; i < rows.length; i += size) {
-    const chunk = rows.slice(i, i + size);
-    const dim = chunk[0]!.features.length;
-    const features = new Float32Array(chunk.length * dim);
-    chunk.forEach((row, r) => features.set(row.features, r * dim));
-    out.push({ features, shape: [chunk.length, dim], y: Int32Array.from(chunk, (row) => row.sample.label), paths: chunk.map((row) => row.sample.path) });
-  }
-  return out;
-}
-
-/**
- * One architecture's experiment as an observable graph:
- * dataset → split → epochs → one timed inference pass over every image → report.
- * With a frozen backbone, the backbone's features are computed once (cached on disk) and every
- * epoch trains the head on them: [features → train → metrics] then [features → predict → metrics]
- * on the test images. Otherwise (a network trained whole, or `cache: false`) every epoch runs
- * [decode → augment → batch → prefetch → train → metrics] and [decode → batch → predict → metrics].
- */
-export function experiment(graph: GraphDefinition, given: Partial<ExperimentOptions> & Pick<ExperimentOptions, 'data' | 'out'>, hooks: ExperimentHooks = {}): Observable<Report> {
-  const options: ExperimentOptions = { ...BASE_OPTIONS, ...graph.defaults, ...given };
-  return defer(() => {
-    const startedAt = new Date();
-    const meter = new Meter();
-    const skipped = new Map<string, Skip>();
-    const protocol = parseProtocol(options.testData ? 'external' : options.protocol);
-    const skip = (s: Skip) => {
-      if (skipped.has(s.path)) return;
-      skipped.set(s.path, s);
-      hooks.onSkip?.(s);
-    };
-
-    const withModel = (data: Split, model: Classifier) => {
-      const optimizer = tf.train.adam(options.lr);
-      const earlyStopping = options.patience !== undefined;
-      const { fit, validation } = holdOut(data.train, options.valSplit || (earlyStopping ? 0.1 : 0), options.seed);
-      const evaluated = validation.length > 0 ? validation : data.test;
-      const trainOptions = {
-        l2: options.l2,
-        labelSmoothing: options.labelSmoothing,
-        ...(options.classWeights === 'balanced' ? { classWeights: balancedClassWeights(fit.map((s) => s.label), data.classes.length) } : {}),
-      };
-      const decodeOptions = { size: model.inputSize, mode: options.resize, concurrency: options.concurrency };
-      const classes = data.classes.length;
-      const cache = model.backbone && options.cache && !options.fineTune ? new FeatureCache(join(cacheDir(), 'features'), { model: model.name, weights: model.weights, preprocessing: model.preprocessing, inputSize: model.inputSize, resize: options.resize }) : null;
-
-      /** decode → [augment | mirror] → batch under a prefetch bound, ending in `consume`. */
-      const feed = <T extends { labels: Int32Array } | { y: Int32Array }>(samples: Sample[], epoch: number, batchSize: number, prepare: 'plain' | 'augment' | 'mirror', consume: (batches: Observable<ImageBatch>) => Observable<T>) => {
-        const pull = prefetch(options.prefetch * batchSize);
-        const decoded = pull.source(samples).pipe(measure(meter, 'decode', decode({ ...decodeOptions, onSkip: (s) => (skip(s), pull.drop()) })));
-        const images =
-          prepare === 'augment' ? decoded.pipe(measure(meter, 'augment', augment({ seed: options.seed, epoch }))) : prepare === 'mirror' ? decoded.pipe(map(mirror)) : decoded;
-        return consume(images.pipe(measure(meter, 'batch', batch(batchSize), countImages))).pipe(pull.consumed<T>(countImages));
-      };
-      const progressOf = <T extends { labels: Int32Array } | { y: Int32Array }>(phase: Progress['phase'], epoch: number, total: number) => {
-        let done = 0;
-        return map((p: T) => {
-          done += countImages(p);
-          hooks.onProgress?.({ phase, epoch, done, total });
-          return p;
-        });
-      };
-      /** Worker threads for inference on wasm (`options.workers` of them), or none: compute here. */
-      const inferencePool = (network: LayersModel): Promise<ParallelModel | undefined> =>
-        options.workers > 0 && tf.getBackend() === 'wasm' ? ParallelModel.create(network, { workers: options.workers, backend: 'wasm' }) : Promise.resolve(undefined);
-      const summary = (epoch: number, phase: 'train' | 'evaluate', total: number) => (predictions: Observable<Predictions>) =>
-        predictions.pipe(progressOf<Predictions>(phase, epoch, total), measure(meter, 'metrics', metrics(classes)), last(null, summarize(emptyTally(classes))));
-
-      const views: ReadonlyArray<'plain' | 'mirror'> = options.views === 2 ? ['plain', 'mirror'] : ['plain'];
-      let cacheWritable = true;
-
-      /** Backbone features of every image (one table per view), from the cache or computed (and cached) now. */
-      const computeFeatures = async (running: Subscription): Promise<Array<Map<string, Float32Array>>> => {
-        const all = [...data.train, ...data.test];
-        const dim = model.backbone!.outputs[0]!.shape[1] as number;
-        const limit = pLimit(16);
-        const keys = await Promise.all(all.map((s) => limit(() => FeatureCache.contentKey(s.path).catch(() => null))));
-        const keyOf = new Map(all.map((s, i) => [s.path, keys[i]] as const));
-        const tables: Array<Map<string, Float32Array>> = [];
-        let pool: ParallelModel | undefined;
-        for (const view of views) {
-          const table = new Map<string, Float32Array>();
-          const entry = (path: string) => (keyOf.get(path) ? `${keyOf.get(path)}${view === 'mirror' ? '-mirror' : ''}` : null);
-          const misses: Sample[] = [];
-          await Promise.all(
-            all.map((s) =>
-              limit(async () => {
-                const key = entry(s.path);
-                const hit = key ? await cache!.get(key, dim) : null;
-                if (hit) table.set(s.path, hit);
-                else misses.push(s);
-              }),
-            ),
-          );
-          misses.sort((a, b) => a.label - b.label || (a.path < b.path ? -1 : 1));
-          if (misses.length > 0 && !pool) {
-            // started once for every view
-            const started = await inferencePool(model.backbone!);
-            pool = started;
-            if (started) running.add(() => void started.dispose());
-          }
-          await drain(
-            running,
-            feed<FeatureBatch>(misses, 0, options.batch, view, (b) => b.pipe(measure(meter, 'embed', embed(model, pool), countImages))).pipe(
-              progressOf<FeatureBatch>('features', 1, misses.length),
-              concatMap(async (fb) => {
-                for (let r = 0; r < fb.paths.length; r++) {
-                  const row = fb.features.slice(r * fb.shape[1], (r + 1) * fb.shape[1]);
-                  table.set(fb.paths[r]!, row);
-                  const key = entry(fb.paths[r]!);
-                  if (key && cacheWritable) {
-                    await cache!.set(key, row).catch((error: unknown) => {
-                      cacheWritable = false;
-                      hooks.onWarning?.(`feature cache not written (${(error as NodeJS.ErrnoException).code ?? String(error)}): ${cache!.dir}; features are kept in memory for this run`);
-                    });
-                  }
-                }
-                return fb;
-              }),
-            ),
-          );
-          tables.push(table);
-          if (running.closed) break;
-        }
-        await pool?.dispose();
-        return tables;
-      };
-      /** Computed once and replayed to every epoch; unsubscribed before it is done (an interrupted run), it stops. */
-      const features = new Observable<Array<Map<string, Float32Array>>>((subscriber) => {
-        const running = new Subscription();
-        computeFeatures(running).then(
-          (tables) => {
-            subscriber.next(tables);
-            subscriber.complete();
-          },
-          (error: unknown) => subscriber.error(error),
-        );
-        return running;
-      }).pipe(shareReplay({ bufferSize: 1, refCount: true }));
-
-      /** From cached features, or through the decode pipeline with `step` inside the prefetch bound. */
-      const stepsOver = <T extends Predictions>(samples: Sample[], epoch: number, training: boolean, step: OperatorFunction<Batch, T>): Observable<T> =>
-        cache
-          ? features.pipe(concatMap((tables) => from(featureBatches(samples, tables, options.batch, training ? 'rows' : 'mean'))), step)
-          : feed<T>(samples, epoch, options.batch, training && options.augment ? 'augment' : 'plain', (b) => b.pipe(step));
-
-      const trainEpoch = (epoch: number): Observable<EpochRecord> => {
-        const start = seconds();
-        const lr = learningRate(options.lr, options.lrSchedule, epoch, options.epochs, options.warmup);
-        // tfjs optimizers read their learning rate at every step but expose no setter for schedules
-        (optimizer as unknown as { learningRate: number }).learningRate = lr;
-        const order = shuffled(fit, randomFor(options.seed, 'epoch', epoch));
-        return stepsOver(order, epoch, true, measure(meter, 'train', train(model, optimizer, trainOptions), countImages)).pipe(
-          summary(epoch, 'train', order.length),
-          concatMap((fitted: Metrics) =>
-            stepsOver(evaluated, epoch, false, measure(meter, 'predict', predict(model), countImages)).pipe(
-              summary(epoch, 'evaluate', evaluated.length),
-              map((val) => ({ epoch, loss: fitted.loss, top1: fitted.top1, valLoss: val.loss, valTop1: val.top1, lr, seconds: seconds() - start })),
-            ),
-          ),
-        );
-      };
-
-      /** Updates the run state with a finished epoch and checkpoints it (weights, optimizer, best weights, history). */
-      const finishEpoch = async (record: EpochRecord): Promise<EpochRecord> => {
-        run.history.push(record);
-        run.epoch = record.epoch;
-        if (run.best === null || record.valLoss < run.best.valLoss) {
-          run.best = { epoch: record.epoch, valLoss: record.valLoss };
-          if (earlyStopping) {
-            bestWeights?.forEach((t) => t.dispose());
-            bestWeights = trainedVariables(model).map((v) => tf.clone(v.read()));
-          }
-        }
-        if (earlyStopping && record.epoch - run.best.epoch >= options.patience!) run.stoppedEarly = true;
-        const slots = await optimizer.getWeights();
-        const state: CheckpointState = { version: 1, graph: graph.name, options, run, random: { seed: options.seed, nextEpoch: record.epoch + 1 } };
-        try {
-          checkpointWrite = saveCheckpoint(join(options.out, CHECKPOINT_DIR), record.epoch, state, { weights: trainedVariables(model).map((v) => v.read()), optimizer: slots, best: bestWeights });
-          await checkpointWrite;
-        } finally {
-          slots[0]!.tensor.dispose(); // the iteration count is a fresh scalar; the rest are the optimizer's own variables
-        }
-        hooks.onEpoch?.(record, options.epochs);
-        return record;
-      };
-
-      /** The study's speed figure: decode → backbone → head over every image (test first), timed. */
-      const fullPass = (whole: LayersModel) =>
-        withPool(inferencePool(whole), (pool) => {
-          // timed once the workers are up, as a loaded model is timed
-          const start = seconds();
-          const progress = progressOf<Predictions>('full pass', 0, data.test.length + data.train.length);
-          const pass = (samples: Sample[], seed: Tally) =>
-            feed<Predictions>(samples, 0, SPEED_BATCH, 'plain', (b) => b.pipe(measure(meter, 'predict', predict(model, pool), countImages))).pipe(progress, reduce(addPredictions, seed));
-          return pass(data.test, emptyTally(classes)).pipe(
-            concatMap((test) => pass(data.train, test).pipe(map((all) => ({ test: summarize(test), all: summarize(all), seconds: seconds() - start, workers: pool?.size ?? 0 })))),
-          );
-        });
-
-      const featureReport = (): FeatureReport =>
-        cache
-          ? {
-              cached: true,
-              augmentation: views.length > 1 ? 'mirror views: the head trains on cached features of each image and its mirror; evaluation averages both' : 'off: the head trains on cached features of un-augmented images',
-              dir: cache.dir,
-              hits: cache.hits,
-              misses: cache.misses,
-              corrupt: cache.corrupt,
-            }
-          : { cached: false, augmentation: options.augment ? 'on: every epoch decodes and augments anew' : 'off', dir: null, hits: 0, misses: 0, corrupt: 0, ...(options.fineTune ? { fineTunedBlocks: options.fineTune } : {}) };
-
-      const run: RunState = { epoch: 0, history: [], best: null, stoppedEarly: false };
-      let bestWeights: tf.Tensor[] | null = null;
-      let resumedAfterEpoch: number | null = null;
-      let whole: LayersModel | null = null;
-      progress = { run, pending: () => checkpointWrite };
-
-      /** Picks up the checkpoint in `out` (with `resume`): weights, optimizer slots, best weights and history. */
-      const resume = defer(async () => {
-        if (!options.resume) return;
-        const checkpoint = await loadCheckpoint<CheckpointState>(join(options.out, CHECKPOINT_DIR));
-        if (!checkpoint) return;
-        const { weights, optimizer: slots, best } = checkpoint.tensors;
-        try {
-          restoreWeights(model, weights);
-          await optimizer.setWeights(slots);
-        } finally {
-          [...weights, ...slots.map((s) => s.tensor)].forEach((t) => t.dispose());
-        }
-        bestWeights = best;
-        Object.assign(run, checkpoint.state.run);
-        resumedAfterEpoch = run.epoch;
-      });
-
-      const trainingReport = (): TrainingReport => ({
-        epochsPlanned: options.epochs,
-        epochsRun: run.epoch,
-        bestEpoch: run.best?.epoch ?? 0,
-        stoppedEarly: run.stoppedEarly,
-        restoredBest: earlyStopping && bestWeights !== null,
-        validation: validation.length > 0 ? 'held-out training images' : 'test images',
-        validationImages: evaluated.length,
-        lrSchedule: options.lrSchedule,
-        warmup: options.warmup,
-        patience: options.patience ?? null,
-        resumedAfterEpoch,
-      });
-
-      const epochs = defer(() => range(run.epoch + 1, Math.max(0, run.stoppedEarly ? 0 : options.epochs - run.epoch))).pipe(
-        concatMap((epoch) => trainEpoch(epoch).pipe(concatMap(finishEpoch))),
-        takeWhile(() => !run.stoppedEarly, true),
-      );
-
-      return resume.pipe(
-        concatMap(() => epochs),
-        toArray(),
-        concatMap(async () => {
-          if (earlyStopping && bestWeights) restoreWeights(model, bestWeights);
-          whole = asLayersModel(model);
-          return saveModel(whole, join(options.out, MODEL_DIR), { preprocessing: model.preprocessing, inputSize: model.inputSize, classNames: data.classes.map((c) => c.name) });
-        }),
-        concatMap((savedBytes) =>
-          fullPass(whole!).pipe(
-            map((pass) =>
-              assembleReport({
-                graph: graph.name,
-                model,
-                data,
-                history: run.history,
-                training: trainingReport(),
-                savedBytes,
-                pass,
-                skipped: [...skipped.values()],
-                operators: meter.snapshot(),
-                options,
-                startedAt,
-                speedBatch: SPEED_BATCH,
-                features: featureReport(),
-              }),
-            ),
-          ),
-        ),
-        finalize(() => {
-          optimizer.dispose();
-          bestWeights?.forEach((t) => t.dispose());
-          whole?.dispose();
-          disposeClassifier(model);
-        }),
-      );
-    };
-
-    let checkpointWrite: Promise<unknown> = Promise.resolve();
-    let progress: { run: RunState; pending: () => Promise<unknown> } | null = null;
-    const interrupted = hooks.signal ? (hooks.signal.aborted ? from([0]) : fromEvent(hooks.signal, 'abort')) : NEVER;
-
-    /** On interruption: what finished, written atomically beside the checkpoint. */
-    const writePartialReport = async (): Promise<never> => {
-      await progress?.pending().catch(() => undefined);
-      const run = progress?.run ?? { epoch: 0, history: [], best: null, stoppedEarly: false };
-      const path = join(options.out, PARTIAL_REPORT);
-      const reason = String(hooks.signal?.reason ?? 'aborted');
-      await writeJsonAtomic(path, {
-        status: 'interrupted',
-        reason,
-        graph: graph.name,
-        model: graph.model,
-        epochsPlanned: options.epochs,
-        epochsDone: run.epoch,
-        history: run.history,
-        best: run.best,
-        checkpoint: run.epoch > 0 ? join(options.out, CHECKPOINT_DIR) : null,
-        resume: `npm run graph -- --resume ${options.out}`,
-        options,
-        startedAt: startedAt.toISOString(),
-        interruptedAt: new Date().toISOString(),
-      });
-      throw new RunInterrupted(reason, path, run.epoch);
-    };
-
-    const testData = options.testData ? measureSource(meter, 'discover', discover(options.testData, { exclude: options.exclude })) : undefined;
-    return measureSource(meter, 'discover', discover(options.data, { exclude: options.exclude })).pipe(
-      subset(options.limit, options.seed),
-      split({ protocol, seed: options.seed, ...(testData ? { testData: testData.pipe(subset(options.limit, options.seed)) } : {}) }),
-      concatMap(async (data) => {
-        data.skipped.forEach(skip);
-        if (data.shortClasses.length > 0) {
-          hooks.onWarning?.(`${data.protocol} left out ${data.shortClasses.length} class(es) with too few images: ${data.shortClasses.map((c) => `${c.id} (${c.images})`).join(', ')}`);
-        }
-        if (data.train.length === 0) throw new Error(`the split (${data.protocol}) left no training images`);
-        const manifest = manifestOf(data);
-        if (options.resume) await assertSameManifest(join(options.out, 'manifest.json'), manifest);
-        await writeJsonAtomic(join(options.out, 'manifest.json'), manifest);
-        return data;
-      }),
-      switchMap((data) =>
-        from(createModel(graph.model, { classes: data.classes.length, weights: options.weights, weightsDir: options.weightsDir, inputSize: options.imageSize, alpha: options.alpha, seed: options.seed, fineTune: options.fineTune, featureNorm: options.featureNorm })).pipe(
-          switchMap((model) => withModel(data, model)),
-        ),
-      ),
-      takeUntil(interrupted),
-      defaultIfEmpty(null),
-      concatMap(async (report) => {
-        if (report === null) return writePartialReport();
-        await writeJsonAtomic(join(options.out, 'report.json'), report);
-        await writeFileAtomic(join(options.out, 'report.md'), renderMarkdown(report));
-        await rm(join(options.out, PARTIAL_REPORT), { force: true });
-        return report;
-      }),
-    );
-  });
-}
-
-/** A resumed run must see the very split its checkpoint was trained on. */
-async function assertSameManifest(path: string, manifest: Manifest): Promise<void> {
-  const saved = await readFile(path, 'utf8').catch(() => null);
-  if (saved === null) return;
-  if (JSON.stringify(JSON.parse(saved)) !== JSON.stringify(manifest)) {
-    throw new Error(`the dataset or split differs from the one the checkpoint in ${dirname(path)} was trained on (${path}); resume with the same data, or start a new run`);
-  }
-}
-
-/** Runs `source` to completion for its side effects, or until `owner` is unsubscribed. */
-function drain<T>(owner: Subscription, source: Observable<T>): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (owner.closed) return resolve();
-    owner.add(source.subscribe({ error: reject, complete: () => resolve() }));
-    owner.add(() => resolve());
   });
 }

@@ -1,5 +1,5 @@
-import { availableParallelism } from 'node:os';
 import { Registry } from '../core/registry.js';
+import type { EngineChoice, Workers } from '../engines/index.js';
 import type { ResizeMode } from '../operators/decode.js';
 import type { LrSchedule } from '../training/schedule.js';
 
@@ -33,10 +33,17 @@ export interface ExperimentOptions {
   concurrency: number;
   /** Train a frozen backbone's head on cached features (computed once, kept on disk). */
   cache: boolean;
-  /** Cached feature views per image: 1 (the image) or 2 (and its mirror; evaluation averages them). */
+  /** Cached feature views per image: 1 (the image) or 2 (and its mirror: both train, per-epoch validation averages them; the full pass sees the plain image). */
   views: 1 | 2;
-  /** Unfreeze the backbone's last N blocks (bypasses the feature cache). */
+  /** Unfreeze the backbone's last N blocks (bypasses the feature cache), or with `fineTuneEpochs` in a second stage. */
   fineTune?: number;
+  /**
+   * A second stage: after `epochs` epochs of the head (on cached features when it can), this many
+   * epochs fine-tuning the backbone's last `fineTune` blocks with the head, on augmented images.
+   */
+  fineTuneEpochs?: number;
+  /** The second stage's learning rate (default: a tenth of `lr`). */
+  fineTuneLr?: number;
   /** `balanced` weighs every class equally in the loss (what mean per-class accuracy rewards). */
   classWeights: 'none' | 'balanced';
   /** L2 penalty on the head's kernels. */
@@ -60,22 +67,30 @@ export interface ExperimentOptions {
    * Worker threads computing inference on the WebAssembly backend (the frozen backbone's features,
    * the full pass), each with its own copy of the model and a slice of every batch. This thread then
    * only decodes and batches, so decoding overlaps the compute. 0: compute on this thread. Other
-   * backends compute on this thread (they have threads of their own). Default: the machine's
-   * cores, at most 4.
+   * backends compute on this thread (they have threads of their own). `auto` (the default) stays
+   * `auto` in saved options and is resolved where the run runs: the machine's cores, at most 4.
    */
-  workers: number;
+  workers: Workers;
+  /** Which runtime computes inference (features, the full pass); training is always tfjs. */
+  engine: EngineChoice;
   /** Continue from the checkpoint in `out` instead of starting anew. */
   resume?: boolean;
   /** Where report.json, report.md, manifest.json, the checkpoint and the trained model go. */
   out: string;
 }
 
-/** An architecture's experiment: which registered model it runs and its defaults. */
+/** What an experiment is: its kind (which stages) and the options it sets; flags override them. */
+export interface Recipe {
+  kind: 'head on cached features' | 'train end to end' | 'head, then fine-tune';
+  defaults: Partial<ExperimentOptions>;
+}
+
+/** An architecture's experiment: which registered model it runs, and its recipe (see `./recipes.ts`). */
 export interface GraphDefinition {
   name: string;
   model: string;
   description: string;
-  defaults: Partial<ExperimentOptions>;
+  experiment: Recipe;
 }
 
 export const BASE_OPTIONS: Omit<ExperimentOptions, 'data' | 'out'> = {
@@ -97,8 +112,8 @@ export const BASE_OPTIONS: Omit<ExperimentOptions, 'data' | 'out'> = {
   lrSchedule: 'constant',
   warmup: 0,
   valSplit: 0,
-  // each worker holds a copy of the model: VGG-19's is 0.57 GB
-  workers: Math.min(availableParallelism(), 4),
+  workers: 'auto',
+  engine: 'auto',
 };
 
 const graphs = new Registry<GraphDefinition>('graph');

@@ -1,9 +1,10 @@
 import type { GraphDefinition } from './graph.js';
+import { headOnCachedFeatures } from './recipes.js';
 
 /** MobileNet v1 transfer learning: frozen ImageNet backbone (alpha 0.25 by default), softmax head. */
 export const mobileNetV1Graph: GraphDefinition = {
   name: 'mobilenetv1',
   model: 'mobilenetv1',
   description: 'MobileNet v1 (alpha 0.25 by default) with a frozen ImageNet backbone and a softmax head',
-  defaults: { epochs: 5, lr: 1e-3 },
+  experiment: headOnCachedFeatures({ epochs: 5, lr: 1e-3 }),
 };

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, join } from 'node:path';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { denseHead, type Classifier } from './classifier.js';
 import { downloadWeights } from './download.js';
@@ -86,16 +86,15 @@ export async function createModel(name: string, options: CreateModelOptions): Pr
   // reports and the feature cache name the variant by its tag (`mobilenetv2_050`), however it was asked for
   const label = definition.alphas ? variantName(definition.name, alpha) : definition.name;
   /**
-   * Loads the weights into `model` and says how reports name them. A published ImageNet file is
-   * `imagenet` — one label, so one feature cache: the embedded copy and hash-checked downloads as
-   * they are, a file given by path or found in `weightsDir` only when its hash matches.
+   * Loads the weights into `model` and says how reports name them. Only bytes a published hash
+   * verifies are `imagenet` — one label, so one feature cache — wherever the file came from (the
+   * embedded copy, the cache, `weightsDir`, a path): a file without a known hash, or one dropped
+   * into the cache, is named by its path.
    */
   const load = async (model: LayersModel, optional?: readonly string[]): Promise<string> => {
     const path = await weightsPath(definition, weights, alpha, inputSize, options.weightsDir);
     const source = await loadInto(model, definition, path, alpha, optional);
-    const fromWeightsDir = options.weightsDir !== undefined && dirname(resolve(path)) === resolve(options.weightsDir);
-    const published = (weights === 'imagenet' && !fromWeightsDir) || (await isPublishedFile(path, definition.imagenet({ alpha, inputSize })));
-    return published ? `imagenet (${basename(source)})` : source;
+    return (await isPublishedFile(path, definition.imagenet({ alpha, inputSize }))) ? `imagenet (${basename(source)})` : source;
   };
 
   if (definition.training.kind === 'scratch') {

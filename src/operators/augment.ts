@@ -1,5 +1,6 @@
 import { map, type MonoTypeOperatorFunction } from 'rxjs';
 import { randomFor } from '../core/random.js';
+import { datasetRelative } from './discover.js';
 import type { DecodedImage } from '../core/types.js';
 
 export interface AugmentOptions {
@@ -14,6 +15,11 @@ export interface AugmentOptions {
   /** Brightness and contrast change by a random factor in [1-j, 1+j]. */
   brightness?: number;
   contrast?: number;
+  /**
+   * The dataset's root: each image's choices are keyed by its path relative to it, so the same
+   * folder typed as a relative or an absolute path (or resumed from elsewhere) augments the same.
+   */
+  root?: string;
 }
 
 export const DEFAULT_AUGMENT = { scale: [0.5, 1], ratio: [3 / 4, 4 / 3], flip: true, brightness: 0.2, contrast: 0.2 } as const;
@@ -78,7 +84,7 @@ function render(image: DecodedImage, crop: Crop, flip: boolean, brightness: numb
 
 /**
  * Training-time augmentation of square images: random resized crop, horizontal flip and
- * brightness/contrast jitter. Each image's choices come from (seed, epoch, path) alone, so a run
+ * brightness/contrast jitter. Each image's choices come from (seed, epoch, path) alone (the path relative to `root` when given), so a run
  * is reproducible whatever order or concurrency the images arrive with. Leave it out of
  * evaluation graphs.
  */
@@ -90,7 +96,7 @@ export function augment(options: AugmentOptions): MonoTypeOperatorFunction<Decod
   const contrast = options.contrast ?? DEFAULT_AUGMENT.contrast;
   return map((image) => {
     if (image.width !== image.height) throw new Error(`augment expects square images, got ${image.width}×${image.height}`);
-    const random = randomFor(options.seed, 'augment', options.epoch, image.path);
+    const random = randomFor(options.seed, 'augment', options.epoch, options.root === undefined ? image.path : datasetRelative(options.root, image.path));
     const crop = randomCrop(image.width, scale, ratio, random);
     const mirror = flip && random() < 0.5;
     const b = 1 + (random() * 2 - 1) * brightness;

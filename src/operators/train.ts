@@ -3,9 +3,8 @@ import { concatMap, type OperatorFunction } from 'rxjs';
 import type { Batch, ImageBatch, StepResult } from '../core/types.js';
 import type { Classifier } from '../models/classifier.js';
 import { yieldToEventLoop } from '../core/schedule.js';
-import { backboneFeatures } from './embed.js';
-import { crossEntropy } from './predict.js';
-import { normalize } from './to-tensor.js';
+import { backboneFeatures, lossSum } from '../core/forward.js';
+import { normalize } from '../core/normalize.js';
 
 
 /**
@@ -98,9 +97,7 @@ export function train(classifier: Classifier, optimizer: tf.Optimizer, options: 
       const values = (await probs!.data()) as Float32Array;
       step++;
       // The reported loss is plain cross-entropy, whatever weights, smoothing or penalty the objective adds.
-      let lossSum = 0;
-      batch.y.forEach((label, row) => (lossSum += crossEntropy(values, row, classifier.classes, label)));
-      return { step, probs: values, labels: batch.y, paths: batch.paths, classes: classifier.classes, lossSum };
+      return { step, probs: values, labels: batch.y, paths: batch.paths, classes: classifier.classes, lossSum: lossSum(values, batch.y, classifier.classes) };
     } finally {
       loss.dispose();
       probs?.dispose();
