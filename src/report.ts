@@ -1,3 +1,4 @@
+import { describeEngine, type EngineUsed } from './engines/engine.js';
 import type { Skip, Split } from './core/types.js';
 import type { ExperimentOptions } from './graphs/graph.js';
 import { countParams, type Classifier } from './models/classifier.js';
@@ -89,9 +90,8 @@ export interface Report {
     imagesPerSecond: number;
     /** Seconds for one inference pass over every image of the dataset (train and test) at `batch`. */
     fullPassSeconds: number;
-    /** The inference engine that computed it, and its worker threads (0: the main thread). */
-    engine: string;
-    workers: number;
+    /** The inference engine that computed it: `onnxruntime`, `tfjs-workers` or `tfjs`; where (execution provider or tfjs backend) and on how many threads. */
+    engine: EngineUsed;
   };
   /** Parameters, and the trained model's size on disk (`model/`: model.json + weights.bin). */
   size: { params: number; bytes: number };
@@ -111,7 +111,7 @@ export interface ReportInput {
   /** Bytes of the saved trained model. */
   savedBytes: number;
   /** The final inference pass: metrics of the test images, of all images, and its wall time. */
-  pass: { test: Metrics; all: Metrics; seconds: number; engine: string; workers: number };
+  pass: { test: Metrics; all: Metrics; seconds: number; engine: EngineUsed };
   /** The tfjs backend the run trained on. */
   backend: string;
   skipped: Skip[];
@@ -155,7 +155,7 @@ export function assembleReport({ graph, model, data, history, training, savedByt
     },
     history,
     training,
-    speed: { batch: speedBatch, images: pass.all.count, imagesPerSecond: pass.all.count / pass.seconds, fullPassSeconds: pass.seconds, engine: pass.engine, workers: pass.workers },
+    speed: { batch: speedBatch, images: pass.all.count, imagesPerSecond: pass.all.count / pass.seconds, fullPassSeconds: pass.seconds, engine: pass.engine },
     size: { params, bytes: savedBytes },
     features,
     operators,
@@ -194,7 +194,7 @@ export function renderMarkdown(report: Report): string {
     `| ${percent(m.top1)} | ${percent(m.top5)} | ${percent(m.meanPerClass)} | ${num(m.loss, 3)} | ${report.size.params.toLocaleString('en-US')} | ${num(report.size.bytes / 1e6)} | ${num(s.fullPassSeconds, 1)} | ${num(s.imagesPerSecond, 1)} |`,
     '',
     `The study's "average accuracy" (train and test images together, not a test figure): ${percent(m.studyAverage)}.`,
-    `Full pass: ${s.images} images at batch ${s.batch}, decode included, computed ${s.workers > 0 ? `by ${s.workers} worker thread${s.workers > 1 ? 's' : ''}` : 'on the main thread'}.`,
+    `Full pass: ${s.images} images at batch ${s.batch}, decode included, computed by ${describeEngine(s.engine)}.`,
     report.features.cached
       ? `Backbone features cached (${report.features.hits} reused, ${report.features.misses} computed); augmentation ${report.features.augmentation}.`
       : `Augmentation ${report.features.augmentation}.`,

@@ -36,7 +36,7 @@ function report(model: string, figures: { meanPerClass: number; imagesPerSecond:
     dataset: { root: '/d', testRoot: '/d', classes: 2, classNames: ['a', 'b'], train: 8, test: 2, skipped: 0, skippedByReason: {}, skippedFiles: [], shortClasses: [] },
     metrics: { top1: figures.meanPerClass, top5: 1, meanPerClass: figures.meanPerClass, loss: 0.5, studyAverage: 0.9, perClass: {}, confusion: [[1, 0], [0, 1]] },
     history: valLosses.map((valLoss, i) => ({ epoch: i + 1, loss: 1, top1: 0.5, valLoss, valTop1: 0.5, seconds: 1 })),
-    speed: { batch: 32, images: 10, imagesPerSecond: figures.imagesPerSecond, fullPassSeconds: 10 / figures.imagesPerSecond, engine: 'tfjs', workers: 0 },
+    speed: { batch: 32, images: 10, imagesPerSecond: figures.imagesPerSecond, fullPassSeconds: 10 / figures.imagesPerSecond, engine: { name: 'tfjs', device: 'wasm', threads: 1 } },
     size: { params: figures.params, bytes: figures.bytes ?? 4 * figures.params },
     features: { cached: true, augmentation: 'off', dir: null, hits: 0, misses: 0, corrupt: 0 },
     operators: {},

@@ -86,9 +86,9 @@ describe('inference on worker threads', () => {
       const saved = process.env['RXCNN_CACHE'];
       process.env['RXCNN_CACHE'] = join(dir, 'cache'); // a cold cache for each
       try {
-        const report = await lastValueFrom(experiment(getGraph('mobilenetv2'), { data: FIXTURE_ROOT, limit: 30, imageSize: 48, epochs: 2, workers, out: join(dir, 'run') }));
+        const report = await lastValueFrom(experiment(getGraph('mobilenetv2'), { data: FIXTURE_ROOT, limit: 30, imageSize: 48, epochs: 2, workers, engine: 'tfjs', out: join(dir, 'run') }));
         expect(report.features.misses).toBe(30);
-        expect(report.speed.workers).toBe(workers);
+        expect(report.speed.engine).toMatchObject(workers > 0 ? { name: 'tfjs-workers', threads: workers } : { name: 'tfjs', threads: 1 });
         return { metrics: report.metrics, history: report.history.map(({ seconds: _, ...rest }) => rest), embedded: report.operators['embed']!.items };
       } finally {
         process.env['RXCNN_CACHE'] = saved;
@@ -97,5 +97,27 @@ describe('inference on worker threads', () => {
     const before = tf.memory().numTensors;
     expect(await run(2)).toEqual(await run(0));
     expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+describe('features from either engine', () => {
+  it('share one cache: ONNX Runtime writes, tfjs reads every entry back, and both full passes agree', async () => {
+    const dir = await temporaryDir();
+    const saved = process.env['RXCNN_CACHE'];
+    process.env['RXCNN_CACHE'] = join(dir, 'cache');
+    try {
+      const run = (engine: 'onnxruntime' | 'tfjs') => lastValueFrom(experiment(getGraph('mobilenetv2'), { data: FIXTURE_ROOT, limit: 30, imageSize: 48, epochs: 2, engine, workers: 0, out: join(dir, engine) }));
+      const onnx = await run('onnxruntime');
+      const tfjs = await run('tfjs');
+      expect(onnx.speed.engine).toMatchObject({ name: 'onnxruntime', device: 'cpu' });
+      expect(tfjs.speed.engine).toMatchObject({ name: 'tfjs' });
+      expect([onnx.features.misses, tfjs.features.hits, tfjs.features.misses]).toEqual([30, 30, 0]);
+      // the same head on the same cached features: the two engines' probabilities differ by float rounding only
+      expect(tfjs.history).toEqual(onnx.history.map((h, i) => ({ ...h, seconds: tfjs.history[i]!.seconds })));
+      expect(tfjs.metrics.confusion).toEqual(onnx.metrics.confusion);
+      expect(Math.abs(tfjs.metrics.loss - onnx.metrics.loss)).toBeLessThan(1e-4);
+    } finally {
+      process.env['RXCNN_CACHE'] = saved;
+    }
   });
 });

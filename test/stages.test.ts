@@ -284,7 +284,7 @@ describe('fullPass', () => {
     );
     expect(pass.test.count).toBe(2);
     expect(pass.all.count).toBe(8);
-    expect(pass.engine).toBe('counting');
+    expect(pass.engine).toEqual({ name: 'counting', device: 'test', threads: 0 });
     expect(done.at(-1)).toBe(8);
     disposeClassifier(model);
   });
@@ -304,10 +304,28 @@ describe('engines', () => {
     want.dispose();
     expect(resolveWorkers('auto')).toBeGreaterThanOrEqual(1);
     expect(resolveWorkers(0)).toBe(0);
-    const none = await openEngine(model.backbone!, { preprocessing: 'unit', workers: 0 });
+    const none = await openEngine(model.backbone!, { preprocessing: 'unit', workers: 0, engine: 'tfjs' });
     expect(none.name).toBe('tfjs');
-    await expect(openEngine(model.backbone!, { preprocessing: 'unit', workers: 0, engine: 'onnx' as 'tfjs' })).rejects.toThrow(/^unknown engine 'onnx'; valid: auto, tfjs$/);
+    const auto = await openEngine(model.backbone!, { preprocessing: 'unit', workers: 0 });
+    expect([auto.name, auto.device]).toEqual(['onnxruntime', 'cpu']);
+    const fast = await auto.run(batch);
+    expect(fast.shape).toEqual(out.shape);
+    fast.values.forEach((v, i) => expect(v).toBeCloseTo(out.values[i]!, 4));
+    await auto.dispose();
+    await expect(openEngine(model.backbone!, { preprocessing: 'unit', workers: 0, engine: 'onnx' as 'tfjs' })).rejects.toThrow(/^unknown engine 'onnx'; valid: auto, onnxruntime, tfjs$/);
     disposeClassifier(model);
+  });
+
+  it('auto falls back to tfjs with one line when the network does not export; onnxruntime asked for by name refuses', async () => {
+    const input = tfl.input({ shape: [SIDE, SIDE, 3] });
+    const up = tfl.layers.upSampling2d({ size: [2, 2], name: 'up' }).apply(input) as tfl.SymbolicTensor;
+    const network = tfl.model({ inputs: input, outputs: tfl.layers.globalAveragePooling2d({}).apply(up) as tfl.SymbolicTensor });
+    const notices: string[] = [];
+    const engine = await openEngine(network, { preprocessing: 'unit', workers: 0, onNotice: (line) => notices.push(line) });
+    expect(engine.name).toBe('tfjs');
+    expect(notices).toEqual([expect.stringMatching(/^engine: tfjs \(ONNX Runtime not used: layer 'up' \(UpSampling2D\) is not supported by the ONNX export\)$/)]);
+    await expect(openEngine(network, { preprocessing: 'unit', workers: 0, engine: 'onnxruntime' })).rejects.toThrow(/^layer 'up' \(UpSampling2D\) is not supported/);
+    network.dispose();
   });
 
   it('predict checks the network output width against the classifier classes (one line)', async () => {

@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { BACKEND_CHOICES, type BackendChoice } from '../backend.js';
-import { ENGINE_CHOICES, type EngineChoice } from '../engines/index.js';
+import { ENGINE_CHOICES, ONNX_PROVIDER_CHOICES, type EngineChoice, type OnnxProviderChoice } from '../engines/index.js';
 import { BASE_OPTIONS, type ExperimentOptions } from '../graphs/index.js';
 import { LR_SCHEDULES, type LrSchedule } from '../training/schedule.js';
 
@@ -32,6 +32,7 @@ export const EXPERIMENT_FLAGS = {
   'fine-tune-epochs': { type: 'string' },
   'fine-tune-lr': { type: 'string' },
   engine: { type: 'string' },
+  provider: { type: 'string' },
   'class-weights': { type: 'string' },
   views: { type: 'string' },
   l2: { type: 'string' },
@@ -73,7 +74,8 @@ export const EXPERIMENT_FLAG_USAGE = `  --data DIR|NAME     folder-per-class dat
   --val-split F       hold out F of each class's training images for validation (default 0, or 0.1 with --patience)
   --prefetch N        batches decoded ahead (default ${BASE_OPTIONS.prefetch})   --concurrency N images decoded at once (default ${BASE_OPTIONS.concurrency})
   --workers N|auto    worker threads computing inference on wasm (features, full pass); 0: this thread (default auto: cores up to 4, decided where the run runs)
-  --engine E          ${ENGINE_CHOICES.join(' | ')}: what computes inference (default auto)`;
+  --engine E          ${ENGINE_CHOICES.join(' | ')}: what computes inference; auto: ONNX Runtime when it loads, else tfjs (default auto)
+  --provider P        ${ONNX_PROVIDER_CHOICES.join(' | ')}: ONNX Runtime's execution provider; auto: the fastest that loads (default auto)`;
 
 type FlagSpec = { type: 'string' | 'boolean'; multiple?: boolean; short?: string };
 type FlagValue = string | boolean | string[] | undefined;
@@ -153,6 +155,9 @@ export function parseFlags(argv: string[], extra: Record<string, FlagSpec> = {})
   const engine = text('engine');
   if (engine !== undefined && !(ENGINE_CHOICES as readonly string[]).includes(engine)) throw new Error(`unknown engine '${engine}'; valid: ${ENGINE_CHOICES.join(', ')}`);
   set('engine', engine as EngineChoice | undefined);
+  const provider = text('provider');
+  if (provider !== undefined && !(ONNX_PROVIDER_CHOICES as readonly string[]).includes(provider)) throw new Error(`unknown ONNX Runtime provider '${provider}'; valid: ${ONNX_PROVIDER_CHOICES.join(', ')}`);
+  set('provider', provider as OnnxProviderChoice | undefined);
   const classWeights = text('class-weights');
   if (classWeights !== undefined && classWeights !== 'none' && classWeights !== 'balanced') throw new Error(`unknown class weights '${classWeights}'; valid: none, balanced`);
   set('classWeights', classWeights);

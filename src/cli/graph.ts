@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { lastValueFrom } from 'rxjs';
 import { useBackend, type BackendChoice } from '../backend.js';
+import { describeEngine } from '../engines/engine.js';
 import { CHECKPOINT_DIR, type CheckpointState } from '../graphs/experiment.js';
 import { experiment, getGraph, listGraphs, type ExperimentOptions } from '../graphs/index.js';
 import { assertDatasetFolder } from '../operators/discover.js';
@@ -79,7 +80,8 @@ async function main(argv: string[]): Promise<number> {
   const t = report.training;
   if (t.stoppedEarly) say(`early stopping: no better validation loss for ${t.patience} epochs; restored epoch ${t.bestEpoch}`);
   const m = report.metrics;
-  say(`test: top-1 ${percent(m.top1)}, top-5 ${percent(m.top5)}, mean per-class ${percent(m.meanPerClass)} | full pass ${report.speed.fullPassSeconds.toFixed(1)} s (${report.speed.imagesPerSecond.toFixed(1)} images/s, ${report.speed.workers > 0 ? `${report.speed.workers} inference workers` : 'main thread'})`);
+  say(`test: top-1 ${percent(m.top1)}, top-5 ${percent(m.top5)}, mean per-class ${percent(m.meanPerClass)} | full pass ${report.speed.fullPassSeconds.toFixed(1)} s (${report.speed.imagesPerSecond.toFixed(1)} images/s, ${describeEngine(report.speed.engine)})`);
+  for (const { provider, reason } of report.speed.engine.skipped ?? []) say(`  skipped ${provider}: ${reason}`);
   console.log(`report: ${options.out}/report.md`);
   return 0;
 }

@@ -20,6 +20,23 @@ export interface InferenceEngine {
   /** Threads computing (worker threads, or the runtime's intra-op threads). */
   readonly threads: number;
   run(batch: ImageBatch): Promise<EngineOutput>;
-  /** Frees the network and any native session or worker; idempotent. */
+  /** Ends what the engine started (a native session, worker threads); the network it was opened on stays its owner's. Idempotent. */
   dispose(): Promise<void>;
 }
+
+/** How a report names the engine that computed a pass. */
+export interface EngineUsed {
+  name: string;
+  device: string;
+  threads: number;
+  /** Faster devices passed over, and why (ONNX Runtime's providers). */
+  skipped?: ReadonlyArray<{ provider: string; reason: string }>;
+}
+
+export const engineUsed = (engine: InferenceEngine & { skipped?: EngineUsed['skipped'] }): EngineUsed => {
+  const { name, device, threads, skipped } = engine;
+  return { name, device, threads, ...(skipped?.length ? { skipped } : {}) };
+};
+
+/** `onnxruntime (cpu, 2 threads)`, `tfjs-workers (wasm, 2 threads)`, `tfjs (wasm, 1 thread)`. */
+export const describeEngine = ({ name, device, threads }: EngineUsed) => `${name} (${device}, ${threads} thread${threads === 1 ? '' : 's'})`;

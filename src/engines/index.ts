@@ -2,16 +2,19 @@ import { availableParallelism } from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import type { Preprocessing } from '../models/preprocessing.js';
+import { exportOnnx } from '../onnx/export.js';
 import type { InferenceEngine } from './engine.js';
+import { createOnnxEngine, onnxRuntimeUnavailable, type OnnxProviderChoice } from './onnxruntime.js';
 import { TfjsEngine } from './tfjs.js';
 import { WorkersEngine } from './workers.js';
 
 export type { EngineOutput, InferenceEngine } from './engine.js';
 export { TfjsEngine } from './tfjs.js';
 export { WorkersEngine } from './workers.js';
+export { createOnnxEngine, ONNX_PROVIDER_CHOICES, onnxRuntimeUnavailable, type OnnxProviderChoice } from './onnxruntime.js';
 
-/** Which runtime computes inference; `auto` picks the best one available (today: tfjs). */
-export const ENGINE_CHOICES = ['auto', 'tfjs'] as const;
+/** Which runtime computes inference; `auto`: ONNX Runtime when it loads here, else tfjs. */
+export const ENGINE_CHOICES = ['auto', 'onnxruntime', 'tfjs'] as const;
 export type EngineChoice = (typeof ENGINE_CHOICES)[number];
 
 /** A worker count, or `auto`: decided on the machine that runs (a resumed run on another machine decides again). */
@@ -28,17 +31,37 @@ export interface EngineOptions {
   /** Worker threads for inference on wasm; 0 computes on this thread. */
   workers: Workers;
   engine?: EngineChoice;
+  /** ONNX Runtime's execution provider (`auto`: CUDA → DirectML/CoreML → CPU, the first that loads). */
+  provider?: OnnxProviderChoice;
+  /** The network already exported to ONNX (a run's `model/model.onnx`): ONNX Runtime runs that file, so what ships is what is measured. */
+  onnx?: string;
+  /** Why `auto` fell back to tfjs (one line). */
+  onNotice?: (line: string) => void;
 }
 
 /**
- * The one place that decides how inference runs. On wasm with workers: a worker pool (tfjs'
- * wasm backend cannot use threads in Node, so the pool is how it uses more than one core); on any
- * other backend, or with no workers: this thread (those backends have threads of their own).
- * The network stays the caller's; `dispose` ends what the engine started (workers, sessions).
+ * The one place that decides how inference runs. ONNX Runtime (`auto`, `onnxruntime`) runs the
+ * network exported to ONNX on its own thread pool; `auto` falls back to tfjs, saying why, when
+ * ONNX Runtime does not load here or the network does not export. On tfjs: with wasm and workers, a
+ * worker pool (tfjs' wasm backend cannot use threads in Node, so the pool is how it uses more than
+ * one core); on any other backend, or with no workers, this thread (those backends have threads of
+ * their own). The network stays the caller's; `dispose` ends what the engine started (workers, sessions).
  */
 export async function openEngine(network: LayersModel, options: EngineOptions): Promise<InferenceEngine> {
   const choice = options.engine ?? 'auto';
   if (!(ENGINE_CHOICES as readonly string[]).includes(choice)) throw new Error(`unknown engine '${choice}'; valid: ${ENGINE_CHOICES.join(', ')}`);
+  if (choice !== 'tfjs') {
+    try {
+      const unavailable = await onnxRuntimeUnavailable();
+      if (unavailable) throw new Error(unavailable);
+      const engine = await createOnnxEngine(options.onnx ?? exportOnnx(network, { preprocessing: options.preprocessing }).bytes, { ...(options.provider ? { provider: options.provider } : {}) });
+      return engine;
+    } catch (error) {
+      // an engine or provider asked for by name is refused, not swapped for another
+      if (choice === 'onnxruntime' || (options.provider ?? 'auto') !== 'auto') throw error;
+      options.onNotice?.(`engine: tfjs (ONNX Runtime not used: ${(error instanceof Error ? error.message : String(error)).split('\n')[0]})`);
+    }
+  }
   const workers = resolveWorkers(options.workers);
   if (workers > 0 && tf.getBackend() === 'wasm') return WorkersEngine.open(network, options.preprocessing, workers);
   return new TfjsEngine(network, options.preprocessing);

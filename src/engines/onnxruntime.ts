@@ -118,7 +118,8 @@ export async function createOnnxEngine(model: Uint8Array | string, options: Onnx
       skipped.push({ provider: candidate.choice, reason });
     };
     if (!candidate.platforms.includes(PLATFORM) || !built.has(candidate.choice)) {
-      refuse(`not in onnxruntime-node on ${PLATFORM}`);
+      // a provider of another platform (CoreML on Linux) is no faster option passed over: auto does not list it
+      if (choice !== 'auto') refuse(`not in onnxruntime-node on ${PLATFORM}`);
       continue;
     }
     const missing = candidate.missing?.(binDir);

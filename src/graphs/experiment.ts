@@ -5,6 +5,8 @@ import type { Batch, Predictions, Sample, Split } from '../core/types.js';
 import { openEngine, type InferenceEngine } from '../engines/index.js';
 import { createModel, disposeClassifier, type Classifier } from '../models/index.js';
 import { asLayersModel, saveModel } from '../models/persistence.js';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
+import { exportOnnx } from '../onnx/export.js';
 import { cacheDir } from '../models/weights.js';
 import { Meter } from '../operators/measure.js';
 import { balancedClassWeights } from '../operators/train.js';
@@ -29,6 +31,8 @@ export { SPEED_BATCH } from '../stages/full-pass.js';
 export type { ExperimentHooks, Progress, RunEvent } from '../stages/events.js';
 
 export const MODEL_DIR = 'model';
+/** The trained classifier exported to ONNX, beside the tfjs files in {@link MODEL_DIR}. */
+export const ONNX_FILE = 'model.onnx';
 
 /** A checkpoint's JSON: the run's options (what `--resume` continues with) and its state. */
 export interface CheckpointState {
@@ -151,7 +155,7 @@ class Session {
           resize: options.resize,
           views,
           meter,
-          engine: () => openEngine(model.backbone!, { preprocessing: model.preprocessing, workers: options.workers, engine: options.engine }),
+          engine: () => this.openEngine(model.backbone!),
           feed: (samples, view, consume) => imageFeed(samples, this.feedOptions(options.batch, view), consume),
           onProgress: (done, total) => emit({ type: 'progress', progress: { phase: 'features', epoch: 1, done, total } }),
           onWarning: (line) => emit({ type: 'warning', line }),
@@ -238,11 +242,14 @@ class Session {
       toArray(),
       concatMap(async () => {
         this.whole = asLayersModel(model);
-        return saveModel(this.whole, join(options.out, MODEL_DIR), { preprocessing: model.preprocessing, inputSize: model.inputSize, classNames: data.classes.map((c) => c.name) });
+        const onnx = this.exportWhole();
+        const savedBytes = await saveModel(this.whole, join(options.out, MODEL_DIR), { preprocessing: model.preprocessing, inputSize: model.inputSize, classNames: data.classes.map((c) => c.name) }, onnx ? { [ONNX_FILE]: onnx } : {});
+        return { savedBytes, onnx: onnx ? join(options.out, MODEL_DIR, ONNX_FILE) : undefined };
       }),
-      concatMap((savedBytes) =>
+      concatMap(({ savedBytes, onnx }) =>
         withEngine(
-          () => openEngine(this.whole!, { preprocessing: model.preprocessing, workers: options.workers, engine: options.engine }),
+          // the saved artifact itself is timed, so what ships is what was measured
+          () => this.openEngine(this.whole!, onnx),
           (engine) =>
             fullPass(engine, data, {
               model,
@@ -285,6 +292,29 @@ class Session {
         ),
       ),
     );
+  }
+
+  /** The inference engine the run asked for, on `network` (or on its saved ONNX file); notices said once per run. */
+  private openEngine(network: LayersModel, onnx?: string): Promise<InferenceEngine> {
+    const { options } = this;
+    return openEngine(network, { preprocessing: this.model.preprocessing, workers: options.workers, engine: options.engine, provider: options.provider, ...(onnx ? { onnx } : {}), onNotice: (line) => this.notice(line) });
+  }
+
+  private readonly noticed = new Set<string>();
+  private notice(line: string): void {
+    if (this.noticed.has(line)) return;
+    this.noticed.add(line);
+    this.emit({ type: 'warning', line });
+  }
+
+  /** The trained classifier as ONNX (uint8 pixels in, probabilities out), or null with a warning when a layer does not export. */
+  private exportWhole(): Uint8Array | null {
+    try {
+      return exportOnnx(this.whole!, { preprocessing: this.model.preprocessing }).bytes;
+    } catch (error) {
+      this.notice(`${MODEL_DIR}/${ONNX_FILE} not written: ${(error as Error).message}`);
+      return null;
+    }
   }
 
   private featureReport(): FeatureReport {

@@ -1,5 +1,5 @@
 import { Registry } from '../core/registry.js';
-import type { EngineChoice, Workers } from '../engines/index.js';
+import type { EngineChoice, OnnxProviderChoice, Workers } from '../engines/index.js';
 import type { ResizeMode } from '../operators/decode.js';
 import type { LrSchedule } from '../training/schedule.js';
 
@@ -73,6 +73,8 @@ export interface ExperimentOptions {
   workers: Workers;
   /** Which runtime computes inference (features, the full pass); training is always tfjs. */
   engine: EngineChoice;
+  /** ONNX Runtime's execution provider (`auto`: CUDA → DirectML/CoreML → CPU, the first that loads). */
+  provider: OnnxProviderChoice;
   /** Continue from the checkpoint in `out` instead of starting anew. */
   resume?: boolean;
   /** Where report.json, report.md, manifest.json, the checkpoint and the trained model go. */
@@ -114,6 +116,7 @@ export const BASE_OPTIONS: Omit<ExperimentOptions, 'data' | 'out'> = {
   valSplit: 0,
   workers: 'auto',
   engine: 'auto',
+  provider: 'auto',
 };
 
 const graphs = new Registry<GraphDefinition>('graph');

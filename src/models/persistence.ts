@@ -1,4 +1,4 @@
-import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
@@ -74,13 +74,15 @@ export function asLayersModel(classifier: Classifier): tfl.LayersModel {
 
 /**
  * Saves a model in the tfjs layers format into `dir`, replacing what was there only once the new
- * copy is complete. Returns its size on disk in bytes.
+ * copy is complete, with `extraFiles` beside it. Returns the tfjs model's size on disk in bytes.
  */
-export async function saveModel(model: tfl.LayersModel, dir: string, metadata: SavedModelMetadata): Promise<number> {
+export async function saveModel(model: tfl.LayersModel, dir: string, metadata: SavedModelMetadata, extraFiles: Readonly<Record<string, Uint8Array>> = {}): Promise<number> {
   const staging = join(dirname(dir), `.${basename(dir)}.${process.pid}.tmp`);
   await rm(staging, { recursive: true, force: true });
   model.setUserDefinedMetadata({ rxcnn: { ...metadata } });
   await model.save(fileSystem(staging), { includeOptimizer: false });
+  // other formats of the same model (model.onnx) go in before the folder is switched, so it is whole or absent
+  for (const [file, bytes] of Object.entries(extraFiles)) await writeFile(join(staging, file), bytes);
   await rm(dir, { recursive: true, force: true });
   await rename(staging, dir);
   return modelBytes(dir);

@@ -1,6 +1,6 @@
 import { concatMap, defer, map, reduce, type Observable } from 'rxjs';
 import type { ImageBatch, Predictions, Sample } from '../core/types.js';
-import type { InferenceEngine } from '../engines/engine.js';
+import { engineUsed, type EngineUsed, type InferenceEngine } from '../engines/engine.js';
 import type { Classifier } from '../models/classifier.js';
 import { measure, type Meter } from '../operators/measure.js';
 import { addPredictions, emptyTally, summarize, type Metrics, type Tally } from '../operators/metrics.js';
@@ -15,9 +15,8 @@ export interface FullPassResult {
   test: Metrics;
   all: Metrics;
   seconds: number;
-  /** The engine that computed it, and its worker threads (0: this thread). */
-  engine: string;
-  workers: number;
+  /** What computed it: {@link EngineUsed}. */
+  engine: EngineUsed;
 }
 
 export interface FullPassOptions {
@@ -53,7 +52,7 @@ export function fullPass(engine: InferenceEngine, data: { test: readonly Sample[
     return pass(data.test, emptyTally(classes)).pipe(
       concatMap((test) =>
         pass(data.train, test).pipe(
-          map((all) => ({ test: summarize(test), all: summarize(all), seconds: (performance.now() - start) / 1000, engine: engine.name, workers: engine.name === 'tfjs' ? 0 : engine.threads })),
+          map((all) => ({ test: summarize(test), all: summarize(all), seconds: (performance.now() - start) / 1000, engine: engineUsed(engine) })),
         ),
       ),
     );
