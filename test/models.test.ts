@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { describeModels, formatModels } from '../src/cli/models.js';
+import { getGraph, listGraphs } from '../src/graphs/index.js';
 import { countParams, createModel, disposeClassifier, getModel, getVariant, listModels, listVariants } from '../src/models/index.js';
 import { loadKerasH5, readKerasH5 } from '../src/models/keras-h5.js';
 import { makeDivisible } from '../src/models/keras-util.js';
@@ -68,6 +69,14 @@ describe('the model zoo matches Keras applications', () => {
     expect(getVariant('mobilenetv1_025').weights[0]!.file).toBe('mobilenet_2_5_224_tf_no_top.h5');
     expect(() => getVariant('mobilenetv2_060')).toThrow(/^unknown model 'mobilenetv2_060'; known models: .*mobilenetv2_050/);
     expect(describeModels([getVariant('mobilenetv2_035')])[0]).toMatchObject({ name: 'mobilenetv2_035', backboneParams: 410_208, alpha: 0.35 });
+  });
+
+  it('gives every variant its architecture\'s graph, once', () => {
+    const names = listGraphs().map((g) => g.name);
+    expect(new Set(names).size).toBe(names.length);
+    expect(names).toEqual(expect.arrayContaining(['mobilenetv2', 'mobilenetv2_035', 'mobilenetv2_050', 'mobilenetv1_025', 'squeezenet', 'mobilenetv2-finetune']));
+    expect(getGraph('mobilenetv2_035')).toMatchObject({ name: 'mobilenetv2_035', model: 'mobilenetv2_035', experiment: getGraph('mobilenetv2').experiment });
+    expect(() => getGraph('squeezenet_100')).toThrow(/^unknown graph 'squeezenet_100'; known graphs: .*mobilenetv2_035/);
   });
 
   it('builds a variant at its width, names it by its tag, and refuses another --alpha for it', async () => {

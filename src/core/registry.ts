@@ -13,6 +13,10 @@ export class Registry<T extends { name: string }> {
     return [...this.entries.values()].sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
   }
 
+  find(name: string): T | undefined {
+    return this.entries.get(name);
+  }
+
   get(name: string): T {
     const definition = this.entries.get(name);
     if (!definition) throw new Error(`unknown ${this.kind} '${name}'; known ${this.kind}s: ${this.list().map((d) => d.name).join(', ')}`);

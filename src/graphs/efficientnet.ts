@@ -1,4 +1,4 @@
-import type { GraphDefinition } from './graph.js';
+import { registerGraph, type GraphDefinition } from './graph.js';
 import { headOnCachedFeatures } from './recipes.js';
 
 /** The study's EfficientNet: frozen ImageNet backbone, Dense(1000, relu) + Dropout(0.5) + softmax head; B0…B4. */
@@ -8,3 +8,5 @@ export const efficientNetGraphs: GraphDefinition[] = [0, 1, 2, 3, 4].map((varian
   description: `EfficientNet-B${variant} with a frozen ImageNet backbone and a Dense(1000, relu) + Dropout(0.5) + softmax head`,
   experiment: headOnCachedFeatures({ epochs: 10, lr: 1e-3 }),
 }));
+
+efficientNetGraphs.forEach(registerGraph);

@@ -1,4 +1,5 @@
 import { Registry } from '../core/registry.js';
+import { listVariants, type ModelVariant } from '../models/index.js';
 import type { EngineChoice, OnnxProviderChoice, Workers } from '../engines/index.js';
 import type { ResizeMode } from '../operators/decode.js';
 import type { LrSchedule } from '../training/schedule.js';
@@ -122,5 +123,20 @@ export const BASE_OPTIONS: Omit<ExperimentOptions, 'data' | 'out'> = {
 const graphs = new Registry<GraphDefinition>('graph');
 
 export const registerGraph = (definition: GraphDefinition) => graphs.register(definition);
-export const listGraphs = () => graphs.list();
-export const getGraph = (name: string) => graphs.get(name);
+
+/** A model variant's graph: its architecture's graph, run on the variant (`mobilenetv2_035`: the mobilenetv2 graph at alpha 0.35). */
+function variantGraph(variant: ModelVariant): GraphDefinition | undefined {
+  const architecture = graphs.find(variant.definition.name);
+  if (!architecture || variant.name === architecture.name || variant.alias) return undefined;
+  return { ...architecture, name: variant.name, model: variant.name, description: `the ${architecture.name} graph on ${variant.name} (alpha ${variant.alpha})` };
+}
+
+/** Every graph: those registered, and one per model variant whose architecture has a graph. */
+export const listGraphs = (): GraphDefinition[] =>
+  [...graphs.list(), ...listVariants().flatMap((v) => variantGraph(v) ?? [])].sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
+
+export function getGraph(name: string): GraphDefinition {
+  const graph = graphs.find(name) ?? listVariants().flatMap((v) => (v.name === name ? (variantGraph(v) ?? []) : []))[0];
+  if (!graph) throw new Error(`unknown graph '${name}'; known graphs: ${listGraphs().map((g) => g.name).join(', ')}`);
+  return graph;
+}

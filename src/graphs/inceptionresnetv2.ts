@@ -1,4 +1,4 @@
-import type { GraphDefinition } from './graph.js';
+import { registerGraph, type GraphDefinition } from './graph.js';
 import { headOnCachedFeatures } from './recipes.js';
 
 /** The study's best model: Inception-ResNet-v2, frozen ImageNet backbone, Dense(1000, relu) + softmax head. */
@@ -8,3 +8,5 @@ export const inceptionResNetV2Graph: GraphDefinition = {
   description: 'Inception-ResNet-v2 with a frozen ImageNet backbone and a Dense(1000, relu) + softmax head',
   experiment: headOnCachedFeatures({ epochs: 10, lr: 1e-3 }),
 };
+
+registerGraph(inceptionResNetV2Graph);

@@ -1,12 +1,11 @@
-import { efficientNetGraphs } from './efficientnet.js';
-import { registerGraph } from './graph.js';
-import { inceptionResNetV2Graph } from './inceptionresnetv2.js';
-import { mobileNetV1Graph } from './mobilenetv1.js';
-import { mobileNetV2FineTuneGraph, mobileNetV2Graph } from './mobilenetv2.js';
-import { squeezeNetGraph } from './squeezenet.js';
-import { vgg19Graph } from './vgg19.js';
-
-for (const graph of [vgg19Graph, inceptionResNetV2Graph, mobileNetV2Graph, mobileNetV2FineTuneGraph, mobileNetV1Graph, squeezeNetGraph, ...efficientNetGraphs]) registerGraph(graph);
+// Each architecture's graph file registers its graphs when imported; a model variant
+// (`mobilenetv2_035`) runs its architecture's graph (see getGraph).
+import './efficientnet.js';
+import './inceptionresnetv2.js';
+import './mobilenetv1.js';
+import './mobilenetv2.js';
+import './squeezenet.js';
+import './vgg19.js';
 
 export { BASE_OPTIONS, getGraph, listGraphs, registerGraph, type ExperimentOptions, type GraphDefinition, type Recipe } from './graph.js';
 export { headOnCachedFeatures, headThenFineTune, trainEndToEnd } from './recipes.js';

@@ -1,4 +1,4 @@
-import type { GraphDefinition } from './graph.js';
+import { registerGraph, type GraphDefinition } from './graph.js';
 import { headOnCachedFeatures } from './recipes.js';
 
 /** MobileNet v1 transfer learning: frozen ImageNet backbone (alpha 0.25 by default), softmax head. */
@@ -8,3 +8,5 @@ export const mobileNetV1Graph: GraphDefinition = {
   description: 'MobileNet v1 (alpha 0.25 by default) with a frozen ImageNet backbone and a softmax head',
   experiment: headOnCachedFeatures({ epochs: 5, lr: 1e-3 }),
 };
+
+registerGraph(mobileNetV1Graph);

@@ -1,4 +1,4 @@
-import type { GraphDefinition } from './graph.js';
+import { registerGraph, type GraphDefinition } from './graph.js';
 import { headOnCachedFeatures, headThenFineTune } from './recipes.js';
 
 /** The study's MobileNetV2 transfer learning: frozen ImageNet backbone, softmax head, Adam. */
@@ -16,3 +16,6 @@ export const mobileNetV2FineTuneGraph: GraphDefinition = {
   description: 'MobileNetV2: the head on cached features (5 epochs), then the last 2 blocks fine-tuned with it on augmented images at lr/10 (3 epochs)',
   experiment: headThenFineTune({ head: { epochs: 5, lr: 1e-3 }, fineTune: { blocks: 2, epochs: 3, lr: 1e-4 } }),
 };
+
+registerGraph(mobileNetV2Graph);
+registerGraph(mobileNetV2FineTuneGraph);

@@ -1,4 +1,4 @@
-import type { GraphDefinition } from './graph.js';
+import { registerGraph, type GraphDefinition } from './graph.js';
 import { headOnCachedFeatures } from './recipes.js';
 
 /** SqueezeNet 1.1 transfer learning: frozen ImageNet backbone, softmax head. */
@@ -8,3 +8,5 @@ export const squeezeNetGraph: GraphDefinition = {
   description: 'SqueezeNet 1.1 with a frozen ImageNet backbone and a softmax head',
   experiment: headOnCachedFeatures({ epochs: 5, lr: 1e-3 }),
 };
+
+registerGraph(squeezeNetGraph);
