@@ -56,7 +56,7 @@ describe('npm run export', () => {
     const dir = await temporaryDir();
     const ok = await exportCli('mobilenetv2', '--image-size', '96', '--out', join(dir, 'features.onnx'));
     expect(ok.code).toBe(0);
-    expect(ok.stdout).toMatch(/mobilenetv2_0\.5 backbone, weights imagenet .* → 'features' float32 \[batch, 1280\]/);
+    expect(ok.stdout).toMatch(/mobilenetv2_050 backbone, weights imagenet .* → 'features' float32 \[batch, 1280\]/);
     const bad = await exportCli('nosuchnet', '--out', join(dir, 'x.onnx'));
     expect(bad.code).toBe(1);
     expect(bad.stderr.trim()).toMatch(/^export: 'nosuchnet' is neither a folder nor a model; models: .*mobilenetv2/);
