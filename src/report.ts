@@ -189,7 +189,7 @@ export function renderMarkdown(report: Report): string {
     `| ${percent(m.top1)} | ${percent(m.top5)} | ${percent(m.meanPerClass)} | ${num(m.loss, 3)} | ${report.size.params.toLocaleString('en-US')} | ${num(report.size.bytes / 1e6)} | ${num(s.fullPassSeconds, 1)} | ${num(s.imagesPerSecond, 1)} |`,
     '',
     `The study's "average accuracy" (train and test images together, not a test figure): ${percent(m.studyAverage)}.`,
-    `Full pass: ${s.images} images at batch ${s.batch}, decode included, computed ${s.workers > 0 ? `by ${s.workers} worker thread${s.workers > 1 ? 's' : ''}` : 'on the main thread'}.`,
+    `Full pass: ${s.images} images at batch ${s.batch}, decode included (decoder ${String(report.options.decoder ?? 'sharp')}), computed ${s.workers > 0 ? `by ${s.workers} worker thread${s.workers > 1 ? 's' : ''}` : 'on the main thread'}.`,
     report.features.cached
       ? `Backbone features cached (${report.features.hits} reused, ${report.features.misses} computed); augmentation ${report.features.augmentation}.`
       : `Augmentation ${report.features.augmentation}.`,

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { from, lastValueFrom, toArray } from 'rxjs';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
+import { parseCommandLine } from '../src/cli/graph.js';
 import type { Sample, Skip } from '../src/core/types.js';
 import { decodeFast } from '../src/decode/fast.js';
 import { route } from '../src/decode/header.js';
@@ -46,6 +47,14 @@ async function decodeEach(dir: string, name: string, bytes: Buffer, size = 16): 
     lastValueFrom(from([{ path, label: 0 }]).pipe(decode({ size, decoder, onSkip: (s) => (reason = s.reason) }), toArray())).then((images) => images[0]?.pixels ?? reason);
   return { auto: await outcome('auto'), fast: await outcome('fast'), sharp: await outcome('sharp') };
 }
+
+describe('--decoder', () => {
+  it('takes auto, fast or sharp; auto by default', async () => {
+    expect(await parseCommandLine(['mobilenetv2'])).toMatchObject({ options: {} });
+    expect(await parseCommandLine(['mobilenetv2', '--decoder', 'sharp'])).toMatchObject({ options: { decoder: 'sharp' } });
+    await expect(parseCommandLine(['mobilenetv2', '--decoder', 'pil'])).rejects.toThrow(/^unknown decoder 'pil'; valid: auto, fast, sharp$/);
+  });
+});
 
 describe('decode: which files take the fast path', () => {
   it('routes every fixture photo, progressive JPEGs, sRGB-tagged JPEGs and plain PNGs to the fast decoder', async () => {

@@ -170,9 +170,9 @@ export function experiment(graph: GraphDefinition, given: Partial<ExperimentOpti
         labelSmoothing: options.labelSmoothing,
         ...(options.classWeights === 'balanced' ? { classWeights: balancedClassWeights(fit.map((s) => s.label), data.classes.length) } : {}),
       };
-      const decodeOptions = { size: model.inputSize, mode: options.resize, concurrency: options.concurrency };
+      const decodeOptions = { size: model.inputSize, mode: options.resize, concurrency: options.concurrency, decoder: options.decoder };
       const classes = data.classes.length;
-      const cache = model.backbone && options.cache && !options.fineTune ? new FeatureCache(join(cacheDir(), 'features'), { model: model.name, weights: model.weights, preprocessing: model.preprocessing, inputSize: model.inputSize, resize: options.resize }) : null;
+      const cache = model.backbone && options.cache && !options.fineTune ? new FeatureCache(join(cacheDir(), 'features'), { model: model.name, weights: model.weights, preprocessing: model.preprocessing, inputSize: model.inputSize, resize: options.resize, decoder: options.decoder }) : null;
 
       /** decode → [augment | mirror] → batch under a prefetch bound, ending in `consume`. */
       const feed = <T extends { labels: Int32Array } | { y: Int32Array }>(samples: Sample[], epoch: number, batchSize: number, prepare: 'plain' | 'augment' | 'mirror', consume: (batches: Observable<ImageBatch>) => Observable<T>) => {
