@@ -1,7 +1,7 @@
 /**
  * `npm run bench` — the benchmark suite on real JPEGs (the embedded fixtures, and
  * ../shared/data/caltech101 when it is there): per-operator throughput, the decode operator's
- * overhead over bare sharp, decode/compute overlap, and the prefetch memory bound. Tables go to the
+ * overhead over the bare decoding library, decode/compute overlap, and the prefetch memory bound. Tables go to the
  * console, figures to bench/results/<date>.json.
  *
  *   npm run bench -- --quick             tiny version of the suite (seconds)
@@ -119,7 +119,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<void
   if (only.includes('overhead')) {
     const rows = await benchOverhead({ samples: decodeImages.samples, size: quick ? 32 : 224, concurrencies: [1, 2, 4], rounds: quick ? 1 : 3, time: quick ? 10 : 1500 });
     results.overhead = { source: decodeImages.source, rows };
-    section(`Decode operator vs bare sharp — ${decodeImages.source}`);
+    section(`Decode operator vs the bare library loop — ${decodeImages.source}`);
     console.log(formatOverheadTable(rows));
   }
 
