@@ -13,7 +13,7 @@
  *   npm run bench -- epochs-rss          resident memory epoch by epoch (bench/epochs-rss.ts)
  */
 import { existsSync } from 'node:fs';
-import { loadavg } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -70,7 +70,8 @@ async function peer(argv: string[]): Promise<void> {
   if (!Number.isInteger(count) || count < 1) throw new Error(`--images takes a positive integer, got '${values.images}'`);
   const images = await benchImages(count);
   console.log(`load average before: ${load()}`);
-  const report = await benchPeer({ samples: images.samples, source: images.source, size: 224, batch: 32, workers: 2, threads: 2, widths: quick ? [0.5] : [1.0, 0.5], passes: quick ? 1 : 2, modelBatches: quick ? 1 : 8, python: found.python });
+  const cores = availableParallelism();
+  const report = await benchPeer({ samples: images.samples, source: images.source, size: 224, batch: 32, workers: cores, cores, widths: quick ? [0.5] : [1.0, 0.5], rounds: quick ? 1 : 3, modelBatches: quick ? 1 : 8, profileImages: quick ? 32 : 300, python: found.python });
   section(`Peer comparison — backend ${backend.choice}`);
   console.log(formatPeerReport(report));
   const loadAfter = load();

@@ -83,8 +83,12 @@ async function readImageFile(path: string): Promise<Buffer> {
  * first frame; alpha is dropped (not blended), as PIL's `convert('RGB')` does.
  */
 export async function decodeImage(sample: Sample, options: DecodeOptions): Promise<DecodedImage> {
+  return { ...sample, width: options.size, height: options.size, pixels: await decodePixels(await readImageFile(sample.path), options) };
+}
+
+/** `decodeImage` on a file's bytes already read (and known to start like an image): size×size×3 pixels. */
+export async function decodePixels(bytes: Buffer, options: DecodeOptions): Promise<Uint8Array> {
   const { size, mode = 'squash', limitInputPixels = DEFAULT_LIMIT_INPUT_PIXELS, decoder = 'auto' } = options;
-  const bytes = await readImageFile(sample.path);
   if (decoder !== 'sharp') {
     const routed = route(bytes);
     if (!routed.fast && decoder === 'fast') throw new UndecodableImage(`cannot decode: not for the fast decoder (${routed.reason}); --decoder auto hands such files to sharp`);
@@ -95,7 +99,7 @@ export async function decodeImage(sample: Sample, options: DecodeOptions): Promi
       if (decoder === 'fast' || width * height <= FAST_MAX_PIXELS) {
         const upright = orientation >= 5 ? { width: height, height: width } : { width, height };
         try {
-          return { ...sample, width: size, height: size, pixels: await decodeFast(bytes, routed.header, geometry(upright, size, mode)) };
+          return await decodeFast(bytes, routed.header, geometry(upright, size, mode));
         } catch (error) {
           // auto: a file the fast decoder cannot read may still be one libjpeg/libpng can.
           if (decoder === 'fast') throw error;
@@ -103,7 +107,7 @@ export async function decodeImage(sample: Sample, options: DecodeOptions): Promi
       }
     }
   }
-  return { ...sample, width: size, height: size, pixels: await decodeWithSharp(bytes, size, mode, limitInputPixels) };
+  return decodeWithSharp(bytes, size, mode, limitInputPixels);
 }
 
 /**
