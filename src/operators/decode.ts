@@ -28,7 +28,7 @@ export const DECODERS: readonly Decoder[] = ['auto', 'fast', 'sharp'];
 export interface DecodeOptions {
   size: number;
   mode?: ResizeMode;
-  /** Images decoded at once; each one may use `sharp.concurrency()` threads. */
+  /** Images decoded at once, each on one of libuv's threads (the fast decoder) or with `sharp.concurrency()` libvips threads. */
   concurrency?: number;
   /** Refuse images with more pixels than this before decoding them (decompression bombs); 0: no limit, as in sharp. */
   limitInputPixels?: number;
