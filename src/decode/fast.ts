@@ -26,21 +26,49 @@ export async function decodeFast(bytes: Uint8Array, header: FastHeader, geometry
   return rgbaToRgbCrop(rgba, geometry);
 }
 
+const littleEndian = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
 /** Drops alpha and keeps the centred size×size in one pass. */
 function rgbaToRgbCrop(rgba: Uint8Array, { width, height, size }: Geometry): Uint8Array {
   const left = Math.floor((width - size) / 2);
   const top = Math.floor((height - size) / 2);
-  // Every byte is written below: no need to zero it first (a zeroed allocation is a memset and,
-  // at this size, fresh pages from the kernel for every image).
-  const out: Uint8Array = Buffer.allocUnsafe(size * size * 3);
-  let o = 0;
-  for (let y = 0; y < size; y++) {
-    let i = ((top + y) * width + left) * 4;
-    for (let x = 0; x < size; x++, i += 4) {
-      out[o++] = rgba[i]!;
-      out[o++] = rgba[i + 1]!;
-      out[o++] = rgba[i + 2]!;
-    }
-  }
+  // Every byte is written below: no need to zero it first.
+  const out = new Uint8Array(new ArrayBuffer(size * size * 3));
+  // A full-width image is one run of pixels; a crop is one run per row.
+  if (left === 0 && width === size) packRgb(rgba, top * width * 4, out, 0, size * size);
+  else for (let y = 0; y < size; y++) packRgb(rgba, ((top + y) * width + left) * 4, out, y * size * 3, size);
   return out;
+}
+
+/**
+ * Copies `count` RGBA pixels from `rgba` at byte `from` as RGB into `out` at byte `to`: four pixels
+ * (16 bytes in, 12 out) as three 32-bit words where the offsets allow — byte by byte this copy
+ * alone cost a fifth of the fast path's CPU per image — and the rest byte by byte.
+ */
+function packRgb(rgba: Uint8Array, from: number, out: Uint8Array, to: number, count: number): void {
+  let i = from;
+  let o = to;
+  let left = count;
+  if (littleEndian && (rgba.byteOffset + i) % 4 === 0 && (out.byteOffset + o) % 4 === 0) {
+    const wordsIn = new Uint32Array(rgba.buffer, rgba.byteOffset + i, (count >> 2) * 4);
+    const wordsOut = new Uint32Array(out.buffer, out.byteOffset + o, (count >> 2) * 3);
+    for (let k = 0, w = 0; k < wordsIn.length; k += 4, w += 3) {
+      const p0 = wordsIn[k]!;
+      const p1 = wordsIn[k + 1]!;
+      const p2 = wordsIn[k + 2]!;
+      const p3 = wordsIn[k + 3]!;
+      wordsOut[w] = (p0 & 0xffffff) | (p1 << 24);
+      wordsOut[w + 1] = ((p1 >>> 8) & 0xffff) | (p2 << 16);
+      wordsOut[w + 2] = ((p2 >>> 16) & 0xff) | (p3 << 8);
+    }
+    const done = (count >> 2) * 4;
+    i += done * 4;
+    o += done * 3;
+    left -= done;
+  }
+  for (; left > 0; left--, i += 4) {
+    out[o++] = rgba[i]!;
+    out[o++] = rgba[i + 1]!;
+    out[o++] = rgba[i + 2]!;
+  }
 }
