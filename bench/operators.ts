@@ -73,9 +73,9 @@ export async function benchOperators(options: OperatorBenchOptions): Promise<Ben
     const normalizing = models[0]?.model.preprocessing ?? 'symmetric';
 
     const cases: Case[] = [
-      ['decode c=1', samples.length, () => lastValueFrom(from(samples).pipe(decode({ size: options.size, concurrency: 1 }), toArray()))],
-      ['decode c=2', samples.length, () => lastValueFrom(from(samples).pipe(decode({ size: options.size, concurrency: 2 }), toArray()))],
-      ['decode c=4', samples.length, () => lastValueFrom(from(samples).pipe(decode({ size: options.size, concurrency: 4 }), toArray()))],
+      ...(['fast', 'sharp'] as const).flatMap((decoder) =>
+        [1, 2, 4].map((concurrency): Case => [`decode ${decoder} c=${concurrency}`, samples.length, () => lastValueFrom(from(samples).pipe(decode({ size: options.size, concurrency, decoder }), toArray()))]),
+      ),
       ['discover', dataset.samples.length, () => lastValueFrom(discover(options.data))],
       ['augment', decoded.length, () => lastValueFrom(from(decoded).pipe(augment({ seed: 0, epoch: 0 }), toArray()))],
       ['batch', decoded.length, () => lastValueFrom(from(decoded).pipe(batch(options.batch), toArray()))],

@@ -1,7 +1,7 @@
 /**
  * `npm run bench` — the benchmark suite on real JPEGs (the embedded fixtures, and
  * ../shared/data/caltech101 when it is there): per-operator throughput, the decode operator's
- * overhead over bare sharp, decode/compute overlap, and the prefetch memory bound. Tables go to the
+ * overhead over the bare decoding library, decode/compute overlap, and the prefetch memory bound. Tables go to the
  * console, figures to bench/results/<date>.json.
  *
  *   npm run bench -- --quick             tiny version of the suite (seconds)
@@ -14,7 +14,7 @@
  *   npm run bench -- epochs-rss          resident memory epoch by epoch (bench/epochs-rss.ts)
  */
 import { existsSync } from 'node:fs';
-import { loadavg } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -71,7 +71,8 @@ async function peer(argv: string[]): Promise<void> {
   if (!Number.isInteger(count) || count < 1) throw new Error(`--images takes a positive integer, got '${values.images}'`);
   const images = await benchImages(count);
   console.log(`load average before: ${load()}`);
-  const report = await benchPeer({ samples: images.samples, source: images.source, size: 224, batch: 32, workers: 2, threads: 2, widths: quick ? [0.5] : [1.0, 0.5], passes: quick ? 1 : 2, modelBatches: quick ? 1 : 8, python: found.python });
+  const cores = availableParallelism();
+  const report = await benchPeer({ samples: images.samples, source: images.source, size: 224, batch: 32, workers: cores, cores, widths: quick ? [0.5] : [1.0, 0.5], rounds: quick ? 1 : 3, modelBatches: quick ? 1 : 8, profileImages: quick ? 32 : 300, python: found.python });
   section(`Peer comparison — backend ${backend.choice}`);
   console.log(formatPeerReport(report));
   const loadAfter = load();
@@ -120,7 +121,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<void
   if (only.includes('overhead')) {
     const rows = await benchOverhead({ samples: decodeImages.samples, size: quick ? 32 : 224, concurrencies: [1, 2, 4], rounds: quick ? 1 : 3, time: quick ? 10 : 1500 });
     results.overhead = { source: decodeImages.source, rows };
-    section(`Decode operator vs bare sharp — ${decodeImages.source}`);
+    section(`Decode operator vs the bare library loop — ${decodeImages.source}`);
     console.log(formatOverheadTable(rows));
   }
 

@@ -194,7 +194,7 @@ export function renderMarkdown(report: Report): string {
     `| ${percent(m.top1)} | ${percent(m.top5)} | ${percent(m.meanPerClass)} | ${num(m.loss, 3)} | ${report.size.params.toLocaleString('en-US')} | ${num(report.size.bytes / 1e6)} | ${num(s.fullPassSeconds, 1)} | ${num(s.imagesPerSecond, 1)} |`,
     '',
     `The study's "average accuracy" (train and test images together, not a test figure): ${percent(m.studyAverage)}.`,
-    `Full pass: ${s.images} images at batch ${s.batch}, decode included, computed by ${describeEngine(s.engine)}.`,
+    `Full pass: ${s.images} images at batch ${s.batch}, decode included (decoder ${String(report.options.decoder ?? 'sharp')}), computed by ${describeEngine(s.engine)}.`,
     report.features.cached
       ? `Backbone features cached (${report.features.hits} reused, ${report.features.misses} computed); augmentation ${report.features.augmentation}.`
       : `Augmentation ${report.features.augmentation}.`,

@@ -58,7 +58,7 @@ export const BLUE: Rgb = [0, 0, 255];
 export const WHITE: Rgb = [255, 255, 255];
 
 /** A width×height image in four coloured quadrants (top-left, top-right, bottom-left, bottom-right). */
-function quadrants(width: number, height: number, colours: [Rgb, Rgb, Rgb, Rgb], alpha?: number): Sharp {
+export function quadrants(width: number, height: number, colours: [Rgb, Rgb, Rgb, Rgb], alpha?: number): Sharp {
   const channels = alpha === undefined ? 3 : 4;
   const pixels = Buffer.alloc(width * height * channels);
   for (let y = 0; y < height; y++) {

@@ -20,9 +20,12 @@ describe('bench', () => {
     const before = tf.memory().numTensors;
     const rows = await benchOperators({ data: FIXTURE_ROOT, images: 6, size: 32, batch: 3, time: 10, models: ['mobilenetv2:0.5', 'mobilenetv1:0.25'] });
     expect(rows.map((r) => r.operator)).toEqual([
-      'decode c=1',
-      'decode c=2',
-      'decode c=4',
+      'decode fast c=1',
+      'decode fast c=2',
+      'decode fast c=4',
+      'decode sharp c=1',
+      'decode sharp c=2',
+      'decode sharp c=4',
       'discover',
       'augment',
       'batch',
@@ -43,9 +46,9 @@ describe('bench', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
-  it('compares the decode operator with bare sharp at each concurrency', async () => {
+  it('compares the decode operator with the bare library loop, for each decoder at each concurrency', async () => {
     const rows = await benchOverhead({ samples: await fixtureSamples(4), size: 32, concurrencies: [1, 2], rounds: 2, time: 5 });
-    expect(rows.map((r) => r.concurrency)).toEqual([1, 2]);
+    expect(rows.map((r) => `${r.decoder} ${r.concurrency}`)).toEqual(['fast 1', 'fast 2', 'sharp 1', 'sharp 2']);
     for (const row of rows) {
       expect(finitePositive(row.operatorPerSecond) && finitePositive(row.barePerSecond)).toBe(true);
       expect(row.rounds).toHaveLength(2);
@@ -53,7 +56,7 @@ describe('bench', () => {
       expect(Math.min(...row.rounds)).toBeLessThanOrEqual(row.ratio);
       expect(Math.max(...row.rounds)).toBeGreaterThanOrEqual(row.ratio);
     }
-    expect(formatOverheadTable(rows).split('\n')).toHaveLength(3);
+    expect(formatOverheadTable(rows).split('\n')).toHaveLength(5);
   });
 
   it('measures end-to-end against decode-only and model-only, with the cores each pool used', async () => {

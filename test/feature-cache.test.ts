@@ -121,3 +121,16 @@ describe('features from either engine', () => {
     }
   });
 });
+
+describe('FeatureCache keys', () => {
+  it('keeps the fast decoder\'s features apart from sharp\'s: different pixels are different features', async () => {
+    const dir = await temporaryDir();
+    const run = (decoder: 'fast' | 'sharp', out: string) => lastValueFrom(experiment(getGraph('mobilenetv2'), { data: FIXTURE_ROOT, limit: 10, epochs: 1, imageSize: 32, decoder, out: join(dir, out) }));
+    const sharp = await run('sharp', 'a');
+    const fast = await run('fast', 'b');
+    expect(sharp.features).toMatchObject({ hits: 0, misses: 10 });
+    expect(fast.features).toMatchObject({ hits: 0, misses: 10 });
+    expect(fast.features.dir).not.toBe(sharp.features.dir);
+    expect([sharp.options['decoder'], fast.options['decoder']]).toEqual(['sharp', 'fast']);
+  });
+});

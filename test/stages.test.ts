@@ -115,6 +115,7 @@ describe('FeatureStore', () => {
       new FeatureStore(model, {
         root,
         resize: 'squash',
+        decoder: 'auto',
         views: ['plain', 'mirror'],
         engine: async () => (engines.push(new CountingEngine(4)), engines.at(-1)!),
         feed: (items, view, consume) => imageFeed(items, { bound: 4, batch: 2, size: SIDE, prepare: view }, consume),

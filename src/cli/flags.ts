@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { BACKEND_CHOICES, type BackendChoice } from '../backend.js';
 import { ENGINE_CHOICES, ONNX_PROVIDER_CHOICES, type EngineChoice, type OnnxProviderChoice } from '../engines/index.js';
 import { BASE_OPTIONS, type ExperimentOptions } from '../graphs/index.js';
+import { DECODERS, type Decoder } from '../operators/decode.js';
 import { LR_SCHEDULES, type LrSchedule } from '../training/schedule.js';
 
 export const DEFAULT_DATA = fileURLToPath(new URL('../../fixtures/caltech101-mini', import.meta.url));
@@ -44,6 +45,7 @@ export const EXPERIMENT_FLAGS = {
   'val-split': { type: 'string' },
   prefetch: { type: 'string' },
   concurrency: { type: 'string' },
+  decoder: { type: 'string' },
   workers: { type: 'string' },
   quiet: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -73,6 +75,7 @@ export const EXPERIMENT_FLAG_USAGE = `  --data DIR|NAME     folder-per-class dat
   --patience N        stop when the validation loss has not improved for N epochs; restore the best epoch
   --val-split F       hold out F of each class's training images for validation (default 0, or 0.1 with --patience)
   --prefetch N        batches decoded ahead (default ${BASE_OPTIONS.prefetch})   --concurrency N images decoded at once (default ${BASE_OPTIONS.concurrency})
+  --decoder D         ${DECODERS.join(' | ')}: auto takes 8-bit JPEG/PNG without alpha or a non-sRGB profile through the fast decoder (bilinear, as PIL), the rest through sharp (default ${BASE_OPTIONS.decoder})
   --workers N|auto    worker threads computing inference on wasm (features, full pass); 0: this thread (default auto: cores up to 4, decided where the run runs)
   --engine E          ${ENGINE_CHOICES.join(' | ')}: what computes inference; auto: ONNX Runtime when it loads, else tfjs (default auto)
   --provider P        ${ONNX_PROVIDER_CHOICES.join(' | ')}: ONNX Runtime's execution provider; auto: the fastest that loads (default auto)`;
@@ -173,6 +176,9 @@ export function parseFlags(argv: string[], extra: Record<string, FlagSpec> = {})
   set('valSplit', number('val-split', text('val-split'), (n) => n >= 0 && n < 1));
   set('prefetch', number('prefetch', text('prefetch'), isCount));
   set('concurrency', number('concurrency', text('concurrency'), isCount));
+  const decoder = text('decoder');
+  if (decoder !== undefined && !(DECODERS as readonly string[]).includes(decoder)) throw new Error(`unknown decoder '${decoder}'; valid: ${DECODERS.join(', ')}`);
+  set('decoder', decoder as Decoder | undefined);
   set('workers', text('workers') === 'auto' ? 'auto' : number('workers', text('workers'), isWhole));
   return {
     help: false,

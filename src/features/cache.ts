@@ -4,9 +4,10 @@ import { join } from 'node:path';
 
 /**
  * Backbone features on disk, one file per image, keyed by what determines them: the model, its
- * weights, preprocessing, input size and resize mode (the folder) and the image file's content
- * (the file name). Each entry carries its length and a checksum: a torn or corrupt entry reads as
- * missing and is recomputed, never trusted.
+ * weights, preprocessing, input size, resize mode and decoder (the folder: the fast decoder's
+ * bilinear pixels are not sharp's lanczos3 ones, so neither may stand in for the other) and the
+ * image file's content (the file name). Each entry carries its length and a checksum: a torn or
+ * corrupt entry reads as missing and is recomputed, never trusted.
  */
 export class FeatureCache {
   readonly dir: string;

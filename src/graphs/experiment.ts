@@ -153,6 +153,7 @@ class Session {
       ? new FeatureStore(model, {
           root: context.cacheRoot,
           resize: options.resize,
+          decoder: options.decoder,
           views,
           meter,
           engine: () => this.openEngine(model.backbone!),
@@ -167,7 +168,7 @@ class Session {
 
   private feedOptions(batch: number, prepare: FeedOptions['prepare'], epoch = 0): FeedOptions {
     const { options } = this;
-    return { bound: options.prefetch * batch, batch, size: this.model.inputSize, resize: options.resize, concurrency: options.concurrency, prepare, augment: { seed: options.seed, epoch, root: this.data.roots.train }, meter: this.meter, onSkip: this.skips.add };
+    return { bound: options.prefetch * batch, batch, size: this.model.inputSize, resize: options.resize, decoder: options.decoder, concurrency: options.concurrency, prepare, augment: { seed: options.seed, epoch, root: this.data.roots.train }, meter: this.meter, onSkip: this.skips.add };
   }
 
   /** A stage's batches: the cached features (views as rows to train, averaged to evaluate), or decoded images. */

@@ -1,7 +1,7 @@
 import { Registry } from '../core/registry.js';
 import { listVariants, type ModelVariant } from '../models/index.js';
 import type { EngineChoice, OnnxProviderChoice, Workers } from '../engines/index.js';
-import type { ResizeMode } from '../operators/decode.js';
+import type { Decoder, ResizeMode } from '../operators/decode.js';
 import type { LrSchedule } from '../training/schedule.js';
 
 /** Everything a run can be told; the CLI's flags map one to one onto it. */
@@ -32,6 +32,8 @@ export interface ExperimentOptions {
   prefetch: number;
   /** Images decoded at once. */
   concurrency: number;
+  /** `auto` (the fast decoder where it applies, sharp for every other file), `fast` or `sharp`. */
+  decoder: Decoder;
   /** Train a frozen backbone's head on cached features (computed once, kept on disk). */
   cache: boolean;
   /** Cached feature views per image: 1 (the image) or 2 (and its mirror: both train, per-epoch validation averages them; the full pass sees the plain image). */
@@ -107,6 +109,7 @@ export const BASE_OPTIONS: Omit<ExperimentOptions, 'data' | 'out'> = {
   augment: true,
   prefetch: 4,
   concurrency: 4,
+  decoder: 'auto',
   cache: true,
   views: 1,
   classWeights: 'none',

@@ -18,6 +18,8 @@ export interface FeatureStoreOptions {
   /** Where feature caches live; the store's own folder under it is named by what determines the features. */
   root: string;
   resize: string;
+  /** The decoder's pixels are the features' input: part of the cache key. */
+  decoder: string;
   views: readonly View[];
   /** Opens the engine computing missing features (on the backbone); called at most once per `load`. */
   engine: () => Promise<InferenceEngine>;
@@ -43,7 +45,7 @@ export class FeatureStore {
     private readonly options: FeatureStoreOptions,
   ) {
     if (!model.backbone) throw new Error(`${model.name} has no frozen backbone to cache features of`);
-    this.cache = new FeatureCache(options.root, { model: model.name, weights: model.weights, preprocessing: model.preprocessing, inputSize: model.inputSize, resize: options.resize });
+    this.cache = new FeatureCache(options.root, { model: model.name, weights: model.weights, preprocessing: model.preprocessing, inputSize: model.inputSize, resize: options.resize, decoder: options.decoder });
   }
 
   get views(): readonly View[] {

@@ -2,7 +2,7 @@ import { map, type Observable } from 'rxjs';
 import type { ImageBatch, Sample, Skip } from '../core/types.js';
 import { augment, mirror } from '../operators/augment.js';
 import { batch } from '../operators/batch.js';
-import { decode, type ResizeMode } from '../operators/decode.js';
+import { decode, type Decoder, type ResizeMode } from '../operators/decode.js';
 import { measure, type Meter } from '../operators/measure.js';
 import { prefetch } from '../operators/prefetch.js';
 
@@ -17,6 +17,8 @@ export interface FeedOptions {
   batch: number;
   size: number;
   resize?: ResizeMode;
+  /** Which decoder reads the files (`auto`: the fast one where it applies, else sharp). */
+  decoder?: Decoder;
   /** Images decoded at once. */
   concurrency?: number;
   /** `augment` (training), `mirror` (a fixed view) or the images as they are. */
@@ -45,6 +47,7 @@ export function imageFeed<T extends Counted>(samples: readonly Sample[], options
       decode({
         size: options.size,
         ...(options.resize ? { mode: options.resize } : {}),
+        ...(options.decoder ? { decoder: options.decoder } : {}),
         ...(options.concurrency ? { concurrency: options.concurrency } : {}),
         onSkip: (skip) => {
           options.onSkip?.(skip);
