@@ -8,7 +8,7 @@ import { experiment, getGraph, type ExperimentOptions } from '../src/graphs/inde
 import { loadModel } from '../src/models/persistence.js';
 import { cacheDir } from '../src/models/weights.js';
 import type { Report } from '../src/report.js';
-import { loadCheckpoint, saveCheckpoint } from '../src/training/checkpoint.js';
+import { loadCheckpoint, optimizerSlots, restoreOptimizer, saveCheckpoint } from '../src/training/checkpoint.js';
 import { learningRate } from '../src/training/schedule.js';
 import { holdOut } from '../src/training/validation.js';
 import { FIXTURE_ROOT, temporaryDir } from './helpers.js';
@@ -77,6 +77,32 @@ const small = (out: string, more: Partial<ExperimentOptions> = {}) =>
   ({ data: FIXTURE_ROOT, limit: 60, imageSize: 64, epochs: 4, lr: 0.01, out, ...more }) satisfies Partial<ExperimentOptions>;
 
 const summary = (r: Report) => ({ metrics: r.metrics, history: r.history.map(({ seconds: _, ...rest }) => rest), training: { ...r.training, resumedAfterEpoch: null } });
+
+describe('optimizer state', () => {
+  it.each([2, 3, 7, 60])('restores Adam bit for bit after %i steps: the next steps equal an uninterrupted optimizer\'s', async (done) => {
+    const before = tf.memory().numTensors;
+    const start = tf.tensor1d([0.3, -1.2, 2.5]);
+    const steps = (optimizer: tf.Optimizer, x: tf.Variable, n: number) => {
+      for (let i = 0; i < n; i++) optimizer.minimize(() => tf.sum(tf.mul(tf.sin(x), tf.tensor1d([1.5, -0.7, 0.2]))), false, [x]);
+    };
+    const x = tf.variable(start);
+    const uninterrupted = tf.train.adam(0.05);
+    steps(uninterrupted, x, done);
+    const slots = await optimizerSlots(uninterrupted);
+    const saved = slots.map(({ name, tensor }) => ({ name, tensor: tensor.clone() }));
+    slots[0]!.tensor.dispose(); // the iteration count is a fresh scalar
+    const y = tf.variable(x);
+    const resumed = tf.train.adam(0.05);
+    await restoreOptimizer(resumed, saved);
+    steps(uninterrupted, x, 40);
+    steps(resumed, y, 40);
+    expect(Array.from(await y.data())).toEqual(Array.from(await x.data()));
+    [start, x, y, ...saved.map((s) => s.tensor)].forEach((t) => t.dispose());
+    uninterrupted.dispose();
+    resumed.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
 
 describe('early stopping', () => {
   it('stops when the validation loss stops improving, keeps the test images out of it, and restores the best epoch', async () => {

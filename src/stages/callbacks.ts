@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Classifier } from '../models/classifier.js';
 import type { EpochRecord } from '../report.js';
-import { restoreWeights, saveCheckpoint, trainedVariables } from '../training/checkpoint.js';
+import { optimizerSlots, restoreWeights, saveCheckpoint, trainedVariables } from '../training/checkpoint.js';
 import { learningRate, type LrSchedule } from '../training/schedule.js';
 
 /** Where the run stands after each finished epoch; what a checkpoint restores. */
@@ -114,7 +114,7 @@ export class Checkpointer<S> implements Callback {
   ) {}
 
   async onEpochEnd(record: EpochRecord): Promise<void> {
-    const slots = await this.optimizer.getWeights();
+    const slots = await optimizerSlots(this.optimizer);
     try {
       this.pending = saveCheckpoint(join(this.out, CHECKPOINT_DIR), record.epoch, this.state(record), {
         weights: trainedVariables(this.model).map((v) => v.read()),

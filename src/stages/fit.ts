@@ -4,7 +4,7 @@ import { randomFor, shuffled } from '../core/random.js';
 import type { Sample } from '../core/types.js';
 import type { TrainOptions } from '../operators/train.js';
 import type { EpochRecord } from '../report.js';
-import type { NamedTensor } from '../training/checkpoint.js';
+import { restoreOptimizer, type NamedTensor } from '../training/checkpoint.js';
 import type { LrSchedule } from '../training/schedule.js';
 import { BestWeights, Checkpointer, EarlyStopping, LearningRateSchedule, recordEpoch, type Callback, type RunState } from './callbacks.js';
 import { evaluate, trainEpoch, type EpochContext } from './epoch.js';
@@ -62,7 +62,7 @@ export function fitStage<S>(o: FitOptions<S>): Observable<EpochRecord> {
     const callbacks: Callback[] = [schedule, ...(best ? [best, new EarlyStopping(o.patience!)] : []), checkpointer];
     const restoreSlots = defer(async () => {
       const slots = o.resumed?.slots;
-      if (slots) await optimizer.setWeights(slots).finally(() => slots.forEach((s) => s.tensor.dispose()));
+      if (slots) await restoreOptimizer(optimizer, slots).finally(() => slots.forEach((s) => s.tensor.dispose()));
     });
     const from = Math.max(run.epoch, span.first);
     const epochs = defer(() => range(from + 1, run.stoppedEarly ? 0 : Math.max(0, span.last - from))).pipe(

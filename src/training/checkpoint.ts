@@ -32,6 +32,34 @@ interface StoredState<S> {
 }
 
 /**
+ * tfjs' Adam keeps β₁ᵗ and β₂ᵗ as running products (one multiply per step), but its `setWeights`
+ * recomputes them with `pow`, which rounds differently: a resumed run would drift from an
+ * uninterrupted one in the 7th digit. So they are saved beside the slots, under these names, and
+ * restored as they were.
+ */
+const ADAM_POWERS = { 'rxcnn/adam_beta1_power': 'accBeta1', 'rxcnn/adam_beta2_power': 'accBeta2' } as const;
+type AdamPowers = Partial<Record<(typeof ADAM_POWERS)[keyof typeof ADAM_POWERS], tf.Variable>>;
+
+/** The optimizer's slots as a checkpoint keeps them; the first (the iteration count) is a fresh scalar for the caller to dispose, the rest are the optimizer's own. */
+export async function optimizerSlots(optimizer: tf.Optimizer): Promise<NamedTensor[]> {
+  const slots = await optimizer.getWeights();
+  const own = optimizer as unknown as AdamPowers;
+  for (const [name, field] of Object.entries(ADAM_POWERS)) {
+    const power = own[field];
+    if (power) slots.push({ name, tensor: power });
+  }
+  return slots;
+}
+
+/** Puts {@link optimizerSlots} back into `optimizer` (of the same kind and for the same variables). */
+export async function restoreOptimizer(optimizer: tf.Optimizer, slots: readonly NamedTensor[]): Promise<void> {
+  const isPower = (s: NamedTensor) => s.name in ADAM_POWERS;
+  await optimizer.setWeights(slots.filter((s) => !isPower(s)));
+  const own = optimizer as unknown as AdamPowers;
+  for (const slot of slots.filter(isPower)) own[ADAM_POWERS[slot.name as keyof typeof ADAM_POWERS]]?.assign(slot.tensor as tf.Scalar);
+}
+
+/**
  * What a run changes: every weight of the head, and the backbone's trainable weights when it
  * trains (fine-tuning). A frozen backbone is rebuilt from its weights source instead.
  */
