@@ -113,6 +113,8 @@ describe('npm run graph', () => {
     const staged = await parseCommandLine(['mobilenetv2', '--fine-tune', '2', '--fine-tune-epochs', '3', '--fine-tune-lr', '0.0001', '--workers', 'auto', '--engine', 'tfjs']);
     expect(staged).toMatchObject({ options: { fineTune: 2, fineTuneEpochs: 3, fineTuneLr: 0.0001, workers: 'auto', engine: 'tfjs' } });
     await expect(parseCommandLine(['mobilenetv2', '--engine', 'onnx'])).rejects.toThrow(/^unknown engine 'onnx'; valid: auto, onnxruntime, tfjs$/);
+    expect(await parseCommandLine(['mobilenetv2', '--feature-norm', '0'])).toMatchObject({ options: { featureNorm: 0 } });
+    await expect(parseCommandLine(['mobilenetv2', '--feature-norm=-1'])).rejects.toThrow(/^--feature-norm /);
     await expect(parseCommandLine(['mobilenetv2', '--workers', 'many'])).rejects.toThrow(/^--workers expects a whole number ≥ 0, got 'many'$/);
   });
 });

@@ -70,7 +70,7 @@ export const EXPERIMENT_FLAG_USAGE = `  --data DIR|NAME     folder-per-class dat
   --fine-tune-lr X    the second stage's learning rate (default: --lr / 10)
   --views N           cached feature views: 1, or 2 (the image and its mirror; the test figures stay of the plain images)
   --class-weights W   none | balanced (every class weighs the same in the loss)   --l2 X  penalty on head kernels
-  --feature-norm X    scale backbone features to L2 length X in the head (default: raw)   --label-smoothing E  in [0, 1) (default 0)
+  --feature-norm X    scale backbone features to L2 length X in the head; 0: raw features (transfer graphs: 10)   --label-smoothing E  in [0, 1) (default 0)
   --lr-schedule S     ${LR_SCHEDULES.join(' | ')} (default ${BASE_OPTIONS.lrSchedule})   --warmup N  epochs of linear warm-up
   --patience N        stop when the validation loss has not improved for N epochs; restore the best epoch
   --val-split F       hold out F of each class's training images for validation (default 0, or 0.1 with --patience)
@@ -165,7 +165,7 @@ export function parseFlags(argv: string[], extra: Record<string, FlagSpec> = {})
   if (classWeights !== undefined && classWeights !== 'none' && classWeights !== 'balanced') throw new Error(`unknown class weights '${classWeights}'; valid: none, balanced`);
   set('classWeights', classWeights);
   set('l2', number('l2', text('l2'), (n) => n >= 0));
-  set('featureNorm', number('feature-norm', text('feature-norm')));
+  set('featureNorm', number('feature-norm', text('feature-norm'), (n) => n >= 0));
   set('labelSmoothing', number('label-smoothing', text('label-smoothing'), (n) => n >= 0 && n < 1));
   set('views', number('views', text('views'), (n) => n === 1 || n === 2) as 1 | 2 | undefined);
   const schedule = text('lr-schedule');

@@ -79,7 +79,7 @@ export function experimentEvents(graph: GraphDefinition, given: Given, context: 
       data.warnings.forEach((line) => emit({ type: 'warning', line }));
       // prepared data comes with its manifest kept by whoever prepared it (compare: one for every model)
       if (!context.prepared) await writeManifest(options.out, data.manifest, options.resume === true);
-      const model = await createModel(graph.model, { classes: data.split.classes.length, weights: options.weights, weightsDir: options.weightsDir, inputSize: options.imageSize, alpha: options.alpha, seed: options.seed, fineTune: options.fineTune, featureNorm: options.featureNorm });
+      const model = await createModel(graph.model, { classes: data.split.classes.length, weights: options.weights, weightsDir: options.weightsDir, inputSize: options.imageSize, alpha: options.alpha, seed: options.seed, fineTune: options.fineTune, ...(options.featureNorm ? { featureNorm: options.featureNorm } : {}) }); // 0: raw features
       return { data: data.split, model };
     }).pipe(
       concatMap(({ data, model }) => {

@@ -51,7 +51,7 @@ export interface ExperimentOptions {
   classWeights: 'none' | 'balanced';
   /** L2 penalty on the head's kernels. */
   l2: number;
-  /** Scale the backbone's features to this L2 length first thing in the head (raw features when absent). */
+  /** Scale the backbone's features to this L2 length first thing in the head (raw features when absent or 0). */
   featureNorm?: number;
   /** Label smoothing ε of the training loss, in [0, 1). */
   labelSmoothing: number;
