@@ -1,4 +1,4 @@
-/** Leave-one-out nearest-class-mean accuracy (cosine similarity) of feature vectors (as in weights-proof.test.ts). */
+/** Leave-one-out nearest-class-mean accuracy (cosine similarity) of feature vectors. */
 export function nearestClassMean(vectors: Float32Array[], labels: number[]): number {
   const unit = vectors.map((v) => {
     const norm = Math.hypot(...v) || 1;
