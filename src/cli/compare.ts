@@ -75,7 +75,7 @@ async function main(argv: string[]): Promise<number> {
         onRunDone: (_, report) => {
           progress.stop();
           const m = report.metrics;
-          say(`${current}test: top-1 ${percent(m.top1)}, mean per-class ${percent(m.meanPerClass)} | full pass ${report.speed.fullPassSeconds.toFixed(1)} s (${report.speed.imagesPerSecond.toFixed(1)} images/s) | weights ${report.weights}`);
+          say(`${current}test${m.tta === 'flip' ? ' (flip TTA)' : ''}: top-1 ${percent(m.top1)}, mean per-class ${percent(m.meanPerClass)} | full pass ${report.speed.fullPassSeconds.toFixed(1)} s (${report.speed.imagesPerSecond.toFixed(1)} images/s) | weights ${report.weights}`);
         },
       },
     ),

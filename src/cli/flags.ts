@@ -5,6 +5,7 @@ import { BACKEND_CHOICES, type BackendChoice } from '../backend.js';
 import { ENGINE_CHOICES, ONNX_PROVIDER_CHOICES, type EngineChoice, type OnnxProviderChoice } from '../engines/index.js';
 import { BASE_OPTIONS, type ExperimentOptions } from '../graphs/index.js';
 import { LR_SCHEDULES, type LrSchedule } from '../training/schedule.js';
+import { TTA_CHOICES, type Tta } from '../stages/full-pass.js';
 
 export const DEFAULT_DATA = fileURLToPath(new URL('../../fixtures/caltech101-mini', import.meta.url));
 
@@ -45,6 +46,7 @@ export const EXPERIMENT_FLAGS = {
   prefetch: { type: 'string' },
   concurrency: { type: 'string' },
   workers: { type: 'string' },
+  tta: { type: 'string' },
   quiet: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -75,7 +77,9 @@ export const EXPERIMENT_FLAG_USAGE = `  --data DIR|NAME     folder-per-class dat
   --prefetch N        batches decoded ahead (default ${BASE_OPTIONS.prefetch})   --concurrency N images decoded at once (default ${BASE_OPTIONS.concurrency})
   --workers N|auto    worker threads computing inference on wasm (features, full pass); 0: this thread (default auto: cores up to 4, decided where the run runs)
   --engine E          ${ENGINE_CHOICES.join(' | ')}: what computes inference; auto: ONNX Runtime when it loads, else tfjs (default auto)
-  --provider P        ${ONNX_PROVIDER_CHOICES.join(' | ')}: ONNX Runtime's execution provider; auto: the fastest that loads (default auto)`;
+  --provider P        ${ONNX_PROVIDER_CHOICES.join(' | ')}: ONNX Runtime's execution provider; auto: the fastest that loads (default auto)
+  --tta T             ${TTA_CHOICES.join(' | ')}: flip averages each test image with its mirror in the final pass (the plain figures are
+                      reported too; the speed figure times the plain pass only) (default ${BASE_OPTIONS.tta})`;
 
 type FlagSpec = { type: 'string' | 'boolean'; multiple?: boolean; short?: string };
 type FlagValue = string | boolean | string[] | undefined;
@@ -174,6 +178,9 @@ export function parseFlags(argv: string[], extra: Record<string, FlagSpec> = {})
   set('prefetch', number('prefetch', text('prefetch'), isCount));
   set('concurrency', number('concurrency', text('concurrency'), isCount));
   set('workers', text('workers') === 'auto' ? 'auto' : number('workers', text('workers'), isWhole));
+  const tta = text('tta');
+  if (tta !== undefined && !(TTA_CHOICES as readonly string[]).includes(tta)) throw new Error(`unknown test-time augmentation '${tta}'; valid: ${TTA_CHOICES.join(', ')}`);
+  set('tta', tta as Tta | undefined);
   return {
     help: false,
     positionals: parsed.positionals,

@@ -80,7 +80,7 @@ async function main(argv: string[]): Promise<number> {
   const t = report.training;
   if (t.stoppedEarly) say(`early stopping: no better validation loss for ${t.patience} epochs; restored epoch ${t.bestEpoch}`);
   const m = report.metrics;
-  say(`test: top-1 ${percent(m.top1)}, top-5 ${percent(m.top5)}, mean per-class ${percent(m.meanPerClass)} | full pass ${report.speed.fullPassSeconds.toFixed(1)} s (${report.speed.imagesPerSecond.toFixed(1)} images/s, ${describeEngine(report.speed.engine)})`);
+  say(`test${m.tta === 'flip' ? ' (flip TTA)' : ''}: top-1 ${percent(m.top1)}, top-5 ${percent(m.top5)}, mean per-class ${percent(m.meanPerClass)}${m.plain ? ` (plain: top-1 ${percent(m.plain.top1)}, mean per-class ${percent(m.plain.meanPerClass)})` : ''} | full pass ${report.speed.fullPassSeconds.toFixed(1)} s (${report.speed.imagesPerSecond.toFixed(1)} images/s, ${describeEngine(report.speed.engine)})`);
   for (const { provider, reason } of report.speed.engine.skipped ?? []) say(`  skipped ${provider}: ${reason}`);
   console.log(`report: ${options.out}/report.md`);
   return 0;

@@ -2,9 +2,11 @@ import type { EpochRecord, Report, TrainingReport } from '../report.js';
 
 /**
  * A run's report as a comparison reads it: reports written before runs recorded their training
- * (`training`, per-epoch `lr`) or saved their model (`size.bytes` on disk) still compare.
+ * (`training`, per-epoch `lr`), saved their model (`size.bytes` on disk) or named their test-time
+ * augmentation (`metrics.tta`) still compare.
  */
-export type ComparedReport = Omit<Report, 'training' | 'history' | 'size'> & {
+export type ComparedReport = Omit<Report, 'training' | 'history' | 'size' | 'metrics'> & {
+  metrics: Omit<Report['metrics'], 'tta'> & Partial<Pick<Report['metrics'], 'tta'>>;
   training?: Pick<TrainingReport, 'epochsPlanned' | 'epochsRun' | 'bestEpoch' | 'stoppedEarly'> & Partial<TrainingReport>;
   history: Array<Omit<EpochRecord, 'lr'> & { lr?: number }>;
   size: Report['size'] & { estimated?: boolean };

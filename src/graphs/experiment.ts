@@ -19,6 +19,7 @@ import { SkipLog, toHooks, type Emit, type ExperimentHooks, type RunEvent } from
 import { featureBatches, FeatureStore, type View } from '../stages/features.js';
 import { imageFeed, type FeedOptions } from '../stages/feed.js';
 import { fullPass, SPEED_BATCH } from '../stages/full-pass.js';
+import { writeTestPredictions } from '../stages/predictions.js';
 import { planStages, stageEpochs, type StagePlan } from '../stages/plan.js';
 import { RunInterrupted, writePartialReport, writeReport } from '../stages/report-writer.js';
 import { loadCheckpoint, restoreWeights } from '../training/checkpoint.js';
@@ -254,10 +255,13 @@ class Session {
             fullPass(engine, data, {
               model,
               meter: this.meter,
-              feed: (samples, consume) => imageFeed(samples, this.feedOptions(SPEED_BATCH, 'plain'), consume),
+              tta: options.tta,
+              feed: (samples, consume, prepare = 'plain') => imageFeed(samples, this.feedOptions(SPEED_BATCH, prepare), consume),
               onProgress: (done, total) => this.emit({ type: 'progress', progress: { phase: 'full pass', epoch: 0, done, total } }),
             }),
         ).pipe(
+          // kept for compare's ensemble row, which averages its members' test probabilities
+          concatMap(async (pass) => (await writeTestPredictions(options.out, pass.predictions, data.classes.map((c) => c.name), options.tta), pass)),
           map((pass) =>
             assembleReport({
               graph: this.graph.name,
