@@ -47,6 +47,7 @@ export const EXPERIMENT_FLAGS = {
   concurrency: { type: 'string' },
   workers: { type: 'string' },
   tta: { type: 'string' },
+  members: { type: 'string' },
   quiet: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -78,6 +79,8 @@ export const EXPERIMENT_FLAG_USAGE = `  --data DIR|NAME     folder-per-class dat
   --workers N|auto    worker threads computing inference on wasm (features, full pass); 0: this thread (default auto: cores up to 4, decided where the run runs)
   --engine E          ${ENGINE_CHOICES.join(' | ')}: what computes inference; auto: ONNX Runtime when it loads, else tfjs (default auto)
   --provider P        ${ONNX_PROVIDER_CHOICES.join(' | ')}: ONNX Runtime's execution provider; auto: the fastest that loads (default auto)
+  --members A,B,…     the ensemble graph's members: models whose frozen backbones' features, side by side, train one head
+                      (each its own weights, preprocessing and feature cache; all at one input size: --image-size, else the largest of theirs)
   --tta T             ${TTA_CHOICES.join(' | ')}: flip averages each test image with its mirror in the final pass (the plain figures are
                       reported too; the speed figure times the plain pass only) (default ${BASE_OPTIONS.tta})`;
 
@@ -181,6 +184,7 @@ export function parseFlags(argv: string[], extra: Record<string, FlagSpec> = {})
   const tta = text('tta');
   if (tta !== undefined && !(TTA_CHOICES as readonly string[]).includes(tta)) throw new Error(`unknown test-time augmentation '${tta}'; valid: ${TTA_CHOICES.join(', ')}`);
   set('tta', tta as Tta | undefined);
+  set('members', text('members')?.split(',').map((m) => m.trim()).filter(Boolean));
   return {
     help: false,
     positionals: parsed.positionals,

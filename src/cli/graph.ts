@@ -8,6 +8,7 @@ import { experiment, getGraph, listGraphs, type ExperimentOptions } from '../gra
 import { assertDatasetFolder } from '../operators/discover.js';
 import { resolveDataOptions } from '../datasets/fetch.js';
 import { loadCheckpointState } from '../training/checkpoint.js';
+import { ENSEMBLE_MODEL, getVariant } from '../models/index.js';
 import { EXPERIMENT_FLAG_USAGE, parseFlags } from './flags.js';
 import { progressReporter } from './progress.js';
 import { fail, stopOnSignals } from './signals.js';
@@ -45,7 +46,10 @@ export async function parseCommandLine(argv: string[]): Promise<Command | 'help'
     return resumeCommand(resume, backend, quiet);
   }
   if (parsed.positionals.length !== 1) throw new Error(`name one graph: ${listGraphs().map((g) => g.name).join(', ')}`);
-  const graph = getGraph(parsed.positionals[0]!).name;
+  const definition = getGraph(parsed.positionals[0]!);
+  const graph = definition.name;
+  if (options.members && definition.model !== ENSEMBLE_MODEL) throw new Error(`--members is for the ensemble graph, not ${graph}`);
+  options.members?.forEach((name) => getVariant(name)); // a mistyped member fails here, listing the known models
   const time = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
   return { graph, backend, quiet, options: { ...options, out: out ?? `runs/${graph}-${time}` } };
 }

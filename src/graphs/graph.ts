@@ -77,6 +77,8 @@ export interface ExperimentOptions {
   engine: EngineChoice;
   /** ONNX Runtime's execution provider (`auto`: CUDA → DirectML/CoreML → CPU, the first that loads). */
   provider: OnnxProviderChoice;
+  /** The `ensemble` graph's members: model names whose frozen backbones' features, side by side, feed one head. */
+  members?: string[];
   /** Test-time augmentation of the final pass: `flip` averages each test image's probabilities with its mirror's (the plain figures are reported too). */
   tta: Tta;
   /** Continue from the checkpoint in `out` instead of starting anew. */
