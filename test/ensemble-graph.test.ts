@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { lastValueFrom } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { TfjsEngine } from '../src/engines/index.js';
+import { parseCompareCommandLine } from '../src/cli/compare.js';
 import { RunInterrupted } from '../src/graphs/experiment.js';
 import { experiment, getGraph } from '../src/graphs/index.js';
 import { concatFeatures, createModel, disposeClassifier } from '../src/models/index.js';
@@ -87,5 +88,13 @@ describe('the ensemble graph', () => {
     expect(elsewhere.stderr.trim()).toBe('rxcnn: --members is for the ensemble graph, not mobilenetv2');
     await expect(lastValueFrom(experiment(getGraph('ensemble'), { ...RUN, members: ['squeezenet'], out: join(dir, 'c') }))).rejects.toThrow(/^the ensemble graph needs at least two --members \(comma-separated\), got 1$/);
     await expect(lastValueFrom(experiment(getGraph('ensemble'), { ...RUN, cache: false, out: join(dir, 'd') }))).rejects.toThrow(/^the ensemble graph trains one head on its members' cached features: --fine-tune and --no-cache do not apply$/);
+  });
+});
+
+describe('npm run compare with the ensemble graph', () => {
+  it('takes --members for it, and refuses them without it or with an unknown name', () => {
+    expect(parseCompareCommandLine(['mobilenetv2', 'ensemble', '--members', 'mobilenetv2_035,squeezenet'])).toMatchObject({ graphs: ['mobilenetv2', 'ensemble'], flags: { options: { members: ['mobilenetv2_035', 'squeezenet'] } } });
+    expect(() => parseCompareCommandLine(['mobilenetv2', 'squeezenet', '--members', 'mobilenetv2_035,squeezenet'])).toThrow(/^--members is for the ensemble graph, and no ensemble graph is compared$/);
+    expect(() => parseCompareCommandLine(['mobilenetv2', 'ensemble', '--members', 'mobilenetv2,vgg16'])).toThrow(/^unknown model 'vgg16'; known models: /);
   });
 });
