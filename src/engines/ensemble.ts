@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import type { ImageBatch } from '../core/types.js';
-import { concatFeatures } from '../models/ensemble.js';
+import { concatFeatures } from '../core/features.js';
 import { type EngineOutput, type EngineUsed, type InferenceEngine } from './engine.js';
 import { readOut } from './tfjs.js';
 

@@ -5,7 +5,7 @@ import type { InferenceEngine } from '../engines/engine.js';
 import { FeatureCache } from '../features/cache.js';
 import { embed } from '../operators/embed.js';
 import type { Classifier } from '../models/classifier.js';
-import { concatFeatures } from '../models/ensemble.js';
+import { concatFeatures } from '../core/features.js';
 import { measure, type Meter } from '../operators/measure.js';
 import { countImages } from './feed.js';
 
