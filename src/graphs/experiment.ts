@@ -322,6 +322,7 @@ class Session {
   private async saveEnsemble(model: EnsembleClassifier): Promise<{ savedBytes: number; open: () => Promise<InferenceEngine> }> {
     const { options, data } = this;
     const dir = join(options.out, MODEL_DIR);
+    // the head takes the members' features, not pixels: its metadata is there for the class names
     let savedBytes = await saveModel(model.head, join(dir, 'head'), { preprocessing: 'raw', inputSize: model.inputSize, classNames: data.classes.map((c) => c.name) });
     for (const member of model.members) savedBytes += await saveModel(member.backbone!, join(dir, 'members', member.name), { preprocessing: member.preprocessing, inputSize: member.inputSize });
     const open = async () => {
