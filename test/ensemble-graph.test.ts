@@ -56,7 +56,7 @@ describe('the ensemble graph', () => {
     expect(report.features.cached).toBe(true);
     expect(report.features.misses).toBe(2 * 30); // each member's features of every image, each in its own cache
     expect(report.features.augmentation).toContain('2 member backbones, each with its own cache, their features side by side, each scaled to L2 length 10 first');
-    expect(report.speed.engine.name).toMatch(/\(2 member backbones\), head on tfjs$/);
+    expect(report.speed.engine.name).toMatch(/: 2 member backbones, then the head on tfjs$/);
     // size: every member's backbone and the head (1280 + 512 features → 10 classes)
     const sizes = await Promise.all(members.map((m) => createModel(m, { classes: 10, weights: 'none', inputSize: 48 })));
     expect(report.size.params).toBe(sizes.reduce((n, m) => n + m.backbone!.countParams(), 0) + (1280 + 512 + 1) * 10);

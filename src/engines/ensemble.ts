@@ -23,7 +23,7 @@ export class EnsembleEngine implements InferenceEngine {
     private readonly featureNorm?: number,
   ) {
     const first = members[0]!;
-    this.name = `${[...new Set(members.map((m) => m.name))].join(' + ')} (${members.length} member backbones), head on tfjs`;
+    this.name = `${[...new Set(members.map((m) => m.name))].join(' + ')}: ${members.length} member backbones, then the head on tfjs`;
     this.device = first.device;
     this.threads = first.threads;
     const skipped = members.flatMap((m) => (m as { skipped?: EngineUsed['skipped'] }).skipped ?? []);
