@@ -66,6 +66,12 @@ describe('--tta flip', () => {
     expect(md).toMatch(/The full pass timed is the plain one; the mirrored pass over the test images took [\d.]+ s more, not in the speed figure\./);
   });
 
+  it('with --views 2, the report says the test figures average each image with its mirror', async () => {
+    const dir = await temporaryDir();
+    const report = await lastValueFrom(experiment(getGraph('mobilenetv2'), { ...RUN, limit: 20, views: 2, tta: 'flip', out: join(dir, 'run') }));
+    expect(report.features.augmentation).toMatch(/the test figures \(the full pass\) are each test image's averaged with its mirror's \(flip TTA\)$/);
+  });
+
   it('the CLI says flip TTA and refuses an unknown --tta in one line', async () => {
     const dir = await temporaryDir();
     const bad = await graph('mobilenetv2', '--tta', 'rotate', '--out', join(dir, 'bad'));

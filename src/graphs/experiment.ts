@@ -369,7 +369,7 @@ class Session {
     if (!store) return { cached: false, augmentation: options.augment ? 'on: every epoch decodes and augments anew' : 'off', dir: null, hits: 0, misses: 0, corrupt: 0, ...tuned };
     const views =
       store.views.length > 1
-        ? 'mirror views: the head trains on cached features of each image and its mirror, and the per-epoch "val" figures average both; the test figures (the full pass) are of the plain images'
+        ? `mirror views: the head trains on cached features of each image and its mirror, and the per-epoch "val" figures average both; the test figures (the full pass) are ${options.tta === 'flip' ? "each test image's averaged with its mirror's (flip TTA)" : 'of the plain images'}`
         : 'off: the head trains on cached features of un-augmented images';
     const sum = (count: (s: FeatureStore) => number) => this.stores.reduce((n, s) => n + count(s), 0);
     const members = this.stores.length > 1 ? `; ${this.stores.length} member backbones, each with its own cache, their features side by side${this.options.featureNorm !== undefined ? `, each scaled to L2 length ${this.options.featureNorm} first` : ''}` : '';
