@@ -64,7 +64,9 @@ export async function renderCheck(dir: string, options: { screenshot?: string } 
     const unescape = (text: string) => text.replace(/&quot;/g, '"').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
     const result = JSON.parse(unescape(found[1]!)) as { plots: Array<{ plot: string; svg: boolean; width: number; height: number; marks: number }>; rows: number };
     const problems: string[] = [];
-    if (result.rows !== comparison.models.length) problems.push(`table has ${result.rows} rows, compare.json ${comparison.models.length} models`);
+    // the ensemble row, when there is one, follows the models' (compare.json from before it has none)
+    const expectedRows = comparison.models.length + (comparison.ensemble && 'model' in comparison.ensemble ? 1 : 0);
+    if (result.rows !== expectedRows) problems.push(`table has ${result.rows} rows, compare.json ${expectedRows} (models and ensemble)`);
     for (const expected of plotsOf(comparison)) {
       const shown = result.plots.find((p) => p.plot === expected.svg);
       if (!shown) problems.push(`plot not on the page: ${expected.svg}`);

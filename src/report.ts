@@ -5,6 +5,7 @@ import { countParams, type Classifier } from './models/classifier.js';
 import type { OperatorStats } from './operators/measure.js';
 import type { Metrics } from './operators/metrics.js';
 import { percent } from './core/format.js';
+import type { Tta } from './stages/full-pass.js';
 
 export interface EpochRecord {
   epoch: number;
@@ -70,11 +71,16 @@ export interface Report {
     skippedFiles: Skip[];
     shortClasses: Array<{ id: string; images: number }>;
   };
+  /** The test figures (with flip TTA, those of each image averaged with its mirror; `plain` then holds the figures without). */
   metrics: {
     top1: number;
     top5: number;
     meanPerClass: number;
     loss: number;
+    /** Test-time augmentation of these figures: `none`, or `flip` (each image's probabilities averaged with its mirror's). */
+    tta: Tta;
+    /** With flip TTA: the same test images' figures from the plain images alone. */
+    plain?: { top1: number; top5: number; meanPerClass: number; loss: number };
     /** The study's "average accuracy": top-1 over train and test images together. Not a test figure. */
     studyAverage: number;
     perClass: Record<string, number | null>;
@@ -92,6 +98,8 @@ export interface Report {
     fullPassSeconds: number;
     /** The inference engine that computed it: `onnxruntime`, `tfjs-workers` or `tfjs`; where (execution provider or tfjs backend) and on how many threads. */
     engine: EngineUsed;
+    /** With flip TTA: seconds of the mirrored pass over the test images, which ran after the timed pass and is not in `fullPassSeconds`. */
+    ttaSeconds?: number;
   };
   /** Parameters, and the trained model's size on disk (`model/`: model.json + weights.bin). */
   size: { params: number; bytes: number };
@@ -111,7 +119,7 @@ export interface ReportInput {
   /** Bytes of the saved trained model. */
   savedBytes: number;
   /** The final inference pass: metrics of the test images, of all images, and its wall time. */
-  pass: { test: Metrics; all: Metrics; seconds: number; engine: EngineUsed };
+  pass: { test: Metrics; all: Metrics; seconds: number; engine: EngineUsed; tta?: { test: Metrics; seconds: number } };
   /** The tfjs backend the run trained on. */
   backend: string;
   skipped: Skip[];
@@ -125,6 +133,8 @@ export interface ReportInput {
 export function assembleReport({ graph, model, data, history, training, savedBytes, pass, backend, skipped, operators, options, startedAt, speedBatch, features }: ReportInput): Report {
   const classes = data.classes.length;
   const params = countParams(model);
+  const headline = pass.tta?.test ?? pass.test;
+  const figures = (m: Metrics) => ({ top1: m.top1, top5: m.top5, meanPerClass: m.meanPerClass, loss: m.loss });
   return {
     graph,
     model: model.name,
@@ -145,17 +155,17 @@ export function assembleReport({ graph, model, data, history, training, savedByt
       shortClasses: data.shortClasses,
     },
     metrics: {
-      top1: pass.test.top1,
-      top5: pass.test.top5,
-      meanPerClass: pass.test.meanPerClass,
-      loss: pass.test.loss,
+      ...figures(headline),
+      tta: pass.tta ? 'flip' : 'none',
+      ...(pass.tta ? { plain: figures(pass.test) } : {}),
+      // the study's figure is defined on one plain pass over every image, TTA or not
       studyAverage: pass.all.top1,
-      perClass: Object.fromEntries(data.classes.map((c, i) => [c.name, Number.isNaN(pass.test.perClass[i]!) ? null : pass.test.perClass[i]!])),
-      confusion: Array.from({ length: classes }, (_, r) => Array.from(pass.test.confusion.subarray(r * classes, (r + 1) * classes))),
+      perClass: Object.fromEntries(data.classes.map((c, i) => [c.name, Number.isNaN(headline.perClass[i]!) ? null : headline.perClass[i]!])),
+      confusion: Array.from({ length: classes }, (_, r) => Array.from(headline.confusion.subarray(r * classes, (r + 1) * classes))),
     },
     history,
     training,
-    speed: { batch: speedBatch, images: pass.all.count, imagesPerSecond: pass.all.count / pass.seconds, fullPassSeconds: pass.seconds, engine: pass.engine },
+    speed: { batch: speedBatch, images: pass.all.count, imagesPerSecond: pass.all.count / pass.seconds, fullPassSeconds: pass.seconds, engine: pass.engine, ...(pass.tta ? { ttaSeconds: pass.tta.seconds } : {}) },
     size: { params, bytes: savedBytes },
     features,
     operators,
@@ -163,6 +173,12 @@ export function assembleReport({ graph, model, data, history, training, savedByt
     startedAt: startedAt.toISOString(),
     seconds: (Date.now() - startedAt.getTime()) / 1000,
   };
+}
+
+/** What flip TTA changed, and that the speed figure is of the plain pass alone. */
+export function ttaLine({ metrics: m, speed: s }: Pick<Report, 'metrics' | 'speed'>): string {
+  const p = m.plain!;
+  return `Test figures with flip TTA (each test image's probabilities averaged with its mirror's); without it (plain images): top-1 ${percent(p.top1)}, top-5 ${percent(p.top5)}, mean per-class ${percent(p.meanPerClass)}. The full pass timed is the plain one; the mirrored pass over the test images took ${num(s.ttaSeconds ?? NaN, 1)} s more, not in the speed figure.`;
 }
 
 function trainingLine(t: TrainingReport): string {
@@ -193,6 +209,7 @@ export function renderMarkdown(report: Report): string {
     '|---|---|---|---|---|---|---|---|',
     `| ${percent(m.top1)} | ${percent(m.top5)} | ${percent(m.meanPerClass)} | ${num(m.loss, 3)} | ${report.size.params.toLocaleString('en-US')} | ${num(report.size.bytes / 1e6)} | ${num(s.fullPassSeconds, 1)} | ${num(s.imagesPerSecond, 1)} |`,
     '',
+    ...(m.plain ? [ttaLine(report), ''] : []),
     `The study's "average accuracy" (train and test images together, not a test figure): ${percent(m.studyAverage)}.`,
     `Full pass: ${s.images} images at batch ${s.batch}, decode included (decoder ${String(report.options.decoder ?? 'sharp')}), computed by ${describeEngine(s.engine)}.`,
     report.features.cached

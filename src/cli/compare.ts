@@ -4,6 +4,7 @@ import { useBackend } from '../backend.js';
 import { compare, loadCompareRequest } from '../compare/run.js';
 import { resolveDataOptions } from '../datasets/fetch.js';
 import { getGraph, listGraphs } from '../graphs/index.js';
+import { ENSEMBLE_MODEL, getVariant } from '../models/index.js';
 import { EXPERIMENT_FLAG_USAGE, parseFlags, type ExperimentFlags } from './flags.js';
 import { progressReporter } from './progress.js';
 import { fail, stopOnSignals } from './signals.js';
@@ -35,7 +36,10 @@ export function parseCompareCommandLine(argv: string[]): CompareCommand | 'help'
     return { graphs: [], flags: parsed.flags, out: resume, resume: true };
   }
   if (parsed.positionals.length < 2) throw new Error(`name at least two graphs to compare: ${listGraphs().map((g) => g.name).join(', ')}`);
-  parsed.positionals.forEach((name) => getGraph(name)); // an unknown name fails here, before the backend starts
+  const definitions = parsed.positionals.map((name) => getGraph(name)); // an unknown name fails here, before the backend starts
+  const members = parsed.flags.options.members;
+  if (members && !definitions.some((g) => g.model === ENSEMBLE_MODEL)) throw new Error('--members is for the ensemble graph, and no ensemble graph is compared');
+  members?.forEach((name) => getVariant(name));
   const time = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
   return { graphs: parsed.positionals, flags: parsed.flags, out: parsed.flags.out ?? `runs/compare-${time}` };
 }
@@ -75,7 +79,7 @@ async function main(argv: string[]): Promise<number> {
         onRunDone: (_, report) => {
           progress.stop();
           const m = report.metrics;
-          say(`${current}test: top-1 ${percent(m.top1)}, mean per-class ${percent(m.meanPerClass)} | full pass ${report.speed.fullPassSeconds.toFixed(1)} s (${report.speed.imagesPerSecond.toFixed(1)} images/s) | weights ${report.weights}`);
+          say(`${current}test${m.tta === 'flip' ? ' (flip TTA)' : ''}: top-1 ${percent(m.top1)}, mean per-class ${percent(m.meanPerClass)} | full pass ${report.speed.fullPassSeconds.toFixed(1)} s (${report.speed.imagesPerSecond.toFixed(1)} images/s) | weights ${report.weights}`);
         },
       },
     ),

@@ -6,6 +6,7 @@ import { ENGINE_CHOICES, ONNX_PROVIDER_CHOICES, type EngineChoice, type OnnxProv
 import { BASE_OPTIONS, type ExperimentOptions } from '../graphs/index.js';
 import { DECODERS, type Decoder } from '../operators/decode.js';
 import { LR_SCHEDULES, type LrSchedule } from '../training/schedule.js';
+import { TTA_CHOICES, type Tta } from '../stages/full-pass.js';
 
 export const DEFAULT_DATA = fileURLToPath(new URL('../../fixtures/caltech101-mini', import.meta.url));
 
@@ -47,6 +48,8 @@ export const EXPERIMENT_FLAGS = {
   concurrency: { type: 'string' },
   decoder: { type: 'string' },
   workers: { type: 'string' },
+  tta: { type: 'string' },
+  members: { type: 'string' },
   quiet: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -78,7 +81,11 @@ export const EXPERIMENT_FLAG_USAGE = `  --data DIR|NAME     folder-per-class dat
   --decoder D         ${DECODERS.join(' | ')}: auto takes 8-bit JPEG/PNG without alpha or a non-sRGB profile through the fast decoder (bilinear, as PIL), the rest through sharp (default ${BASE_OPTIONS.decoder})
   --workers N|auto    worker threads computing inference on wasm (features, full pass); 0: this thread (default auto: cores up to 4, decided where the run runs)
   --engine E          ${ENGINE_CHOICES.join(' | ')}: what computes inference; auto: ONNX Runtime when it loads, else tfjs (default auto)
-  --provider P        ${ONNX_PROVIDER_CHOICES.join(' | ')}: ONNX Runtime's execution provider; auto: the fastest that loads (default auto)`;
+  --provider P        ${ONNX_PROVIDER_CHOICES.join(' | ')}: ONNX Runtime's execution provider; auto: the fastest that loads (default auto)
+  --members A,B,…     the ensemble graph's members: models whose frozen backbones' features, side by side, train one head
+                      (each its own weights, preprocessing and feature cache; all at one input size: --image-size, else the largest of theirs)
+  --tta T             ${TTA_CHOICES.join(' | ')}: flip averages each test image with its mirror in the final pass (the plain figures are
+                      reported too; the speed figure times the plain pass only) (default ${BASE_OPTIONS.tta})`;
 
 type FlagSpec = { type: 'string' | 'boolean'; multiple?: boolean; short?: string };
 type FlagValue = string | boolean | string[] | undefined;
@@ -180,6 +187,10 @@ export function parseFlags(argv: string[], extra: Record<string, FlagSpec> = {})
   if (decoder !== undefined && !(DECODERS as readonly string[]).includes(decoder)) throw new Error(`unknown decoder '${decoder}'; valid: ${DECODERS.join(', ')}`);
   set('decoder', decoder as Decoder | undefined);
   set('workers', text('workers') === 'auto' ? 'auto' : number('workers', text('workers'), isWhole));
+  const tta = text('tta');
+  if (tta !== undefined && !(TTA_CHOICES as readonly string[]).includes(tta)) throw new Error(`unknown test-time augmentation '${tta}'; valid: ${TTA_CHOICES.join(', ')}`);
+  set('tta', tta as Tta | undefined);
+  set('members', text('members')?.split(',').map((m) => m.trim()).filter(Boolean));
   return {
     help: false,
     positionals: parsed.positionals,

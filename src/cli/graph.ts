@@ -8,6 +8,7 @@ import { experiment, getGraph, listGraphs, type ExperimentOptions } from '../gra
 import { assertDatasetFolder } from '../operators/discover.js';
 import { resolveDataOptions } from '../datasets/fetch.js';
 import { loadCheckpointState } from '../training/checkpoint.js';
+import { ENSEMBLE_MODEL, getVariant } from '../models/index.js';
 import { EXPERIMENT_FLAG_USAGE, parseFlags } from './flags.js';
 import { progressReporter } from './progress.js';
 import { fail, stopOnSignals } from './signals.js';
@@ -45,7 +46,10 @@ export async function parseCommandLine(argv: string[]): Promise<Command | 'help'
     return resumeCommand(resume, backend, quiet);
   }
   if (parsed.positionals.length !== 1) throw new Error(`name one graph: ${listGraphs().map((g) => g.name).join(', ')}`);
-  const graph = getGraph(parsed.positionals[0]!).name;
+  const definition = getGraph(parsed.positionals[0]!);
+  const graph = definition.name;
+  if (options.members && definition.model !== ENSEMBLE_MODEL) throw new Error(`--members is for the ensemble graph, not ${graph}`);
+  options.members?.forEach((name) => getVariant(name)); // a mistyped member fails here, listing the known models
   const time = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
   return { graph, backend, quiet, options: { ...options, out: out ?? `runs/${graph}-${time}` } };
 }
@@ -80,7 +84,7 @@ async function main(argv: string[]): Promise<number> {
   const t = report.training;
   if (t.stoppedEarly) say(`early stopping: no better validation loss for ${t.patience} epochs; restored epoch ${t.bestEpoch}`);
   const m = report.metrics;
-  say(`test: top-1 ${percent(m.top1)}, top-5 ${percent(m.top5)}, mean per-class ${percent(m.meanPerClass)} | full pass ${report.speed.fullPassSeconds.toFixed(1)} s (${report.speed.imagesPerSecond.toFixed(1)} images/s, ${describeEngine(report.speed.engine)})`);
+  say(`test${m.tta === 'flip' ? ' (flip TTA)' : ''}: top-1 ${percent(m.top1)}, top-5 ${percent(m.top5)}, mean per-class ${percent(m.meanPerClass)}${m.plain ? ` (plain: top-1 ${percent(m.plain.top1)}, mean per-class ${percent(m.plain.meanPerClass)})` : ''} | full pass ${report.speed.fullPassSeconds.toFixed(1)} s (${report.speed.imagesPerSecond.toFixed(1)} images/s, ${describeEngine(report.speed.engine)})`);
   for (const { provider, reason } of report.speed.engine.skipped ?? []) say(`  skipped ${provider}: ${reason}`);
   console.log(`report: ${options.out}/report.md`);
   return 0;

@@ -1,10 +1,13 @@
 import type { EpochRecord, Report, TrainingReport } from '../report.js';
+import type { Tta } from '../stages/full-pass.js';
 
 /**
  * A run's report as a comparison reads it: reports written before runs recorded their training
- * (`training`, per-epoch `lr`) or saved their model (`size.bytes` on disk) still compare.
+ * (`training`, per-epoch `lr`), saved their model (`size.bytes` on disk) or named their test-time
+ * augmentation (`metrics.tta`) still compare.
  */
-export type ComparedReport = Omit<Report, 'training' | 'history' | 'size'> & {
+export type ComparedReport = Omit<Report, 'training' | 'history' | 'size' | 'metrics'> & {
+  metrics: Omit<Report['metrics'], 'tta'> & Partial<Pick<Report['metrics'], 'tta'>>;
   training?: Pick<TrainingReport, 'epochsPlanned' | 'epochsRun' | 'bestEpoch' | 'stoppedEarly'> & Partial<TrainingReport>;
   history: Array<Omit<EpochRecord, 'lr'> & { lr?: number }>;
   size: Report['size'] & { estimated?: boolean };
@@ -39,6 +42,29 @@ export interface ModelRow {
     /** What the per-epoch validation figures (and so the best epoch) were measured on. */
     validation: string;
   };
+}
+
+/** The ensemble row: the members' test probabilities averaged per image (see `ensemble.ts`). */
+export interface EnsembleRow {
+  graph: 'ensemble';
+  model: string;
+  /** Member graphs, in table order. */
+  members: string[];
+  /** The members' test-time augmentation (their kept probabilities are those of their headline). */
+  tta: Tta;
+  /** Test images averaged (those every member predicted). */
+  images: number;
+  /** The members' together. */
+  params: number;
+  size: ModelRow['size'];
+  top1: number;
+  top5: number;
+  meanPerClass: number;
+  /** The members' full passes one after another: summed seconds, the same images. */
+  speed: ModelRow['speed'];
+  backend: string;
+  /** The averaged probabilities, relative to the comparison folder. */
+  predictions: string;
 }
 
 /** An off-diagonal cell of a confusion matrix: test images of `actual` predicted as `predicted`. */
@@ -99,6 +125,8 @@ export interface Comparison {
   /** The options given to every model (each graph's own defaults fill the rest). */
   options: Record<string, unknown>;
   models: ModelRow[];
+  /** The members' averaged test probabilities as one more row, or why there is none (absent from compare.json written before ensembles). */
+  ensemble?: EnsembleRow | { members: string[]; skipped: string };
   summary: Summary;
   details: ModelDetails[];
   plots: { accuracyVsSpeed: PlotFiles };

@@ -1,4 +1,5 @@
 import type { Comparison, PlotFiles } from './comparison.js';
+import { ensembleShown } from './ensemble.js';
 import { TABLE_HEADER, tableCells, tableNotes } from './table.js';
 import { percent } from '../core/format.js';
 
@@ -32,7 +33,9 @@ export function renderComparisonHtml(c: Comparison, svgs: ReadonlyMap<string, st
     return `<figure class="plot" data-plot="${html(plot.svg)}">${namespaced(svg, `p${figures}-`)}<figcaption>${html(plot.title)} — <a href="${html(plot.svg)}">SVG</a>, <a href="${html(plot.png)}">PNG</a></figcaption></figure>`;
   };
   const s = c.split;
-  const rows = c.models.map((row) => `<tr>${tableCells(row).map((cell) => `<td>${html(cell)}</td>`).join('')}</tr>`);
+  const ensemble = ensembleShown(c);
+  const cells = (values: string[]) => values.map((cell) => `<td>${html(cell)}</td>`).join('');
+  const rows = [...c.models.map((row) => `<tr>${cells(tableCells(row))}</tr>`), ...(ensemble.row ? [`<tr class="ensemble">${cells(ensemble.row)}</tr>`] : [])];
   const sections = c.details.map((d) => {
     const model = c.models.find((m) => m.graph === d.graph)!.model;
     const pairs =
@@ -55,7 +58,7 @@ ${pairs}</section>`;
 <p>One split for every model (<a href="${html(s.manifest)}">${html(s.manifest)}</a>): ${html(s.root)}, protocol ${html(s.protocol)}, seed ${s.seed}, ${s.classes} classes, ${s.train} train / ${s.test} test images.</p>
 <table id="comparison"><thead><tr>${TABLE_HEADER.map((h) => `<th>${html(h)}</th>`).join('')}</tr></thead><tbody>${rows.join('')}</tbody></table>
 <p id="summary">${html(c.summary.text)}</p>
-<div class="notes">${tableNotes(c.models).map((n) => `<p>${html(n)}</p>`).join('')}</div>
+<div class="notes">${[...tableNotes(c.models), ...ensemble.notes].map((n) => `<p>${html(n)}</p>`).join('')}</div>
 ${figure(c.plots.accuracyVsSpeed)}
 ${sections.join('\n')}
 </body></html>

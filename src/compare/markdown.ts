@@ -1,4 +1,5 @@
 import type { Comparison } from './comparison.js';
+import { ensembleShown } from './ensemble.js';
 import { TABLE_HEADER, tableCells, tableNotes } from './table.js';
 import { percent } from '../core/format.js';
 
@@ -7,6 +8,7 @@ const escape = (text: string) => text.replace(/\|/g, '\\|');
 /** `compare.md`, rendered from `compare.json`. */
 export function renderComparisonMarkdown(c: Comparison): string {
   const s = c.split;
+  const ensemble = ensembleShown(c);
   const lines = [
     `# Comparison: ${c.models.map((m) => m.model).join(', ')}`,
     '',
@@ -15,10 +17,11 @@ export function renderComparisonMarkdown(c: Comparison): string {
     `| ${TABLE_HEADER.join(' | ')} |`,
     `|${TABLE_HEADER.map(() => '---').join('|')}|`,
     ...c.models.map((row) => `| ${tableCells(row).map(escape).join(' | ')} |`),
+    ...(ensemble.row ? [`| ${ensemble.row.map(escape).join(' | ')} |`] : []),
     '',
     c.summary.text,
     '',
-    ...tableNotes(c.models).map((note) => `${note}  `),
+    ...[...tableNotes(c.models), ...ensemble.notes].map((note) => `${note}  `),
     '',
     `![${c.plots.accuracyVsSpeed.title}](${c.plots.accuracyVsSpeed.png})`,
   ];

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { writeFileAtomic, writeJsonAtomic } from '../core/files.js';
 import type { ComparedReport, Comparison, ModelDetails } from './comparison.js';
 import { mostConfused } from './confusion.js';
+import { ensembleRow, ensembleSentence } from './ensemble.js';
 import { historyCsv } from './csv.js';
 import { plotsOf, renderComparisonHtml } from './html.js';
 import { renderComparisonMarkdown } from './markdown.js';
@@ -25,7 +26,8 @@ export interface ComparisonInput {
 
 /**
  * Writes a comparison's files from its runs' reports: per model a per-epoch CSV, a training-history
- * plot and a confusion heatmap; the accuracy-against-speed plot; `compare.json` (the single source),
+ * plot and a confusion heatmap; the ensemble row from the runs' kept test probabilities; the
+ * accuracy-against-speed plot; `compare.json` (the single source),
  * then `compare.md` and `index.html` rendered from it.
  */
 export async function writeComparison({ out, runs, options, startedAt }: ComparisonInput): Promise<Comparison> {
@@ -52,6 +54,8 @@ export async function writeComparison({ out, runs, options, startedAt }: Compari
     });
   }
   const d = first.report.dataset;
+  const ensemble = await ensembleRow(out, models);
+  const summary = summarize(models);
   const comparison: Comparison = {
     createdAt: startedAt.toISOString(),
     seconds: (Date.now() - startedAt.getTime()) / 1000,
@@ -59,7 +63,8 @@ export async function writeComparison({ out, runs, options, startedAt }: Compari
     split: { manifest: 'manifest.json', protocol: first.report.protocol, seed: first.report.seed, root: d.root, testRoot: d.testRoot, classes: d.classes, train: d.train, test: d.test },
     options,
     models,
-    summary: summarize(models),
+    ensemble,
+    summary: { ...summary, text: `${summary.text} ${ensembleSentence(ensemble, models)}` },
     details,
     plots: { accuracyVsSpeed: await renderPlot(accuracyVsSpeedSpec(models), out, 'accuracy-vs-speed', 'Mean per-class test accuracy against images/s; bubble area: parameters') },
   };

@@ -3,7 +3,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { concat, concatMap, defaultIfEmpty, defer, EMPTY, filter, finalize, from, fromEvent, map, NEVER, Observable, takeUntil, toArray, type OperatorFunction } from 'rxjs';
 import type { Batch, Predictions, Sample, Split } from '../core/types.js';
 import { openEngine, type InferenceEngine } from '../engines/index.js';
-import { createModel, disposeClassifier, type Classifier } from '../models/index.js';
+import { createEnsemble, createModel, disposeClassifier, ENSEMBLE_MODEL, isEnsemble, type Classifier, type EnsembleClassifier } from '../models/index.js';
+import { EnsembleEngine } from '../engines/ensemble.js';
+import type { Preprocessing } from '../models/preprocessing.js';
 import { asLayersModel, saveModel } from '../models/persistence.js';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { exportOnnx } from '../onnx/export.js';
@@ -16,9 +18,10 @@ import { prepareData, writeManifest, type PreparedData } from '../stages/data.js
 import { type BatchSource, type EpochContext } from '../stages/epoch.js';
 import { fitStage, type ResumedStage } from '../stages/fit.js';
 import { SkipLog, toHooks, type Emit, type ExperimentHooks, type RunEvent } from '../stages/events.js';
-import { featureBatches, FeatureStore, type View } from '../stages/features.js';
+import { ensembleFeatures, featureBatches, FeatureStore, type FeatureTables, type View } from '../stages/features.js';
 import { imageFeed, type FeedOptions } from '../stages/feed.js';
 import { fullPass, SPEED_BATCH } from '../stages/full-pass.js';
+import { writeTestPredictions } from '../stages/predictions.js';
 import { planStages, stageEpochs, type StagePlan } from '../stages/plan.js';
 import { RunInterrupted, writePartialReport, writeReport } from '../stages/report-writer.js';
 import { loadCheckpoint, restoreWeights } from '../training/checkpoint.js';
@@ -79,7 +82,11 @@ export function experimentEvents(graph: GraphDefinition, given: Given, context: 
       data.warnings.forEach((line) => emit({ type: 'warning', line }));
       // prepared data comes with its manifest kept by whoever prepared it (compare: one for every model)
       if (!context.prepared) await writeManifest(options.out, data.manifest, options.resume === true);
-      const model = await createModel(graph.model, { classes: data.split.classes.length, weights: options.weights, weightsDir: options.weightsDir, inputSize: options.imageSize, alpha: options.alpha, seed: options.seed, fineTune: options.fineTune, ...(options.featureNorm ? { featureNorm: options.featureNorm } : {}) }); // 0: raw features
+      const classes = data.split.classes.length;
+      const model =
+        graph.model === ENSEMBLE_MODEL
+          ? await createEnsemble({ members: options.members ?? [], classes, weights: options.weights, weightsDir: options.weightsDir, inputSize: options.imageSize, ...(options.featureNorm ? { featureNorm: options.featureNorm } : {}), seed: options.seed })
+          : await createModel(graph.model, { classes, weights: options.weights, weightsDir: options.weightsDir, inputSize: options.imageSize, alpha: options.alpha, seed: options.seed, fineTune: options.fineTune, ...(options.featureNorm ? { featureNorm: options.featureNorm } : {}) }); // 0: raw features
       return { data: data.split, model };
     }).pipe(
       concatMap(({ data, model }) => {
@@ -121,8 +128,9 @@ class Session {
   private readonly fit: Sample[];
   private readonly evaluated: Sample[];
   private readonly validation: boolean;
-  private readonly store: FeatureStore | null;
-  private readonly features: ReturnType<FeatureStore['load']> | null;
+  /** One per frozen backbone: the model's, or each ensemble member's (its own cache key, input, engine). */
+  private readonly stores: FeatureStore[];
+  private readonly features: Observable<FeatureTables> | null;
   /** The backbone's per-layer trainable flags as `fineTune` set them, for the stages that tune it. */
   private readonly tunedLayers: boolean[];
   private readonly epochContext: (plan: StagePlan) => EpochContext;
@@ -149,20 +157,25 @@ class Session {
     this.evaluated = this.validation ? held.validation : data.test;
     this.tunedLayers = model.backbone?.layers.map((l) => l.trainable) ?? [];
     const views: View[] = options.views === 2 ? ['plain', 'mirror'] : ['plain'];
-    this.store = this.stages.some((s) => s.input === 'features')
-      ? new FeatureStore(model, {
-          root: context.cacheRoot,
-          resize: options.resize,
-          decoder: options.decoder,
-          views,
-          meter,
-          engine: () => this.openEngine(model.backbone!),
-          feed: (samples, view, consume) => imageFeed(samples, this.feedOptions(options.batch, view), consume),
-          onProgress: (done, total) => emit({ type: 'progress', progress: { phase: 'features', epoch: 1, done, total } }),
-          onWarning: (line) => emit({ type: 'warning', line }),
-        })
-      : null;
-    this.features = this.store?.load([...data.train, ...data.test]) ?? null;
+    const backbones = model.members ?? [model];
+    this.stores = this.stages.some((s) => s.input === 'features')
+      ? backbones.map(
+          (member) =>
+            new FeatureStore(member, {
+              root: context.cacheRoot,
+              resize: options.resize,
+              decoder: options.decoder,
+              views,
+              meter,
+              engine: () => this.openEngine(member.backbone!, member.preprocessing),
+              feed: (samples, view, consume) => imageFeed(samples, this.feedOptions(options.batch, view), consume),
+              onProgress: (done, total) => emit({ type: 'progress', progress: { phase: 'features', epoch: 1, done, total } }),
+              onWarning: (line) => emit({ type: 'warning', line }),
+            }),
+        )
+      : [];
+    const all = [...data.train, ...data.test];
+    this.features = isEnsemble(model) ? ensembleFeatures(this.stores, all, model.featureNorm) : (this.stores[0]?.load(all) ?? null);
     this.epochContext = (plan) => ({ model, meter, source: this.source(plan), onProgress: (progress) => emit({ type: 'progress', progress }) });
   }
 
@@ -241,24 +254,21 @@ class Session {
     return from(this.resume()).pipe(
       concatMap((resumed) => concat(...this.stages.map((_, i) => defer(() => (i < run.stage! ? EMPTY : this.stage(i, i === run.stage && resumed ? resumed : null)))))),
       toArray(),
-      concatMap(async () => {
-        this.whole = asLayersModel(model);
-        const onnx = this.exportWhole();
-        const savedBytes = await saveModel(this.whole, join(options.out, MODEL_DIR), { preprocessing: model.preprocessing, inputSize: model.inputSize, classNames: data.classes.map((c) => c.name) }, onnx ? { [ONNX_FILE]: onnx } : {});
-        return { savedBytes, onnx: onnx ? join(options.out, MODEL_DIR, ONNX_FILE) : undefined };
-      }),
-      concatMap(({ savedBytes, onnx }) =>
+      concatMap(() => (isEnsemble(model) ? this.saveEnsemble(model) : this.saveWhole())),
+      concatMap(({ savedBytes, open }) =>
         withEngine(
-          // the saved artifact itself is timed, so what ships is what was measured
-          () => this.openEngine(this.whole!, onnx),
+          open,
           (engine) =>
             fullPass(engine, data, {
               model,
               meter: this.meter,
-              feed: (samples, consume) => imageFeed(samples, this.feedOptions(SPEED_BATCH, 'plain'), consume),
+              tta: options.tta,
+              feed: (samples, consume, prepare = 'plain') => imageFeed(samples, this.feedOptions(SPEED_BATCH, prepare), consume),
               onProgress: (done, total) => this.emit({ type: 'progress', progress: { phase: 'full pass', epoch: 0, done, total } }),
             }),
         ).pipe(
+          // kept for compare's ensemble row, which averages its members' test probabilities
+          concatMap(async (pass) => (await writeTestPredictions(options.out, pass.predictions, data.classes.map((c) => c.name), options.tta), pass)),
           map((pass) =>
             assembleReport({
               graph: this.graph.name,
@@ -295,10 +305,44 @@ class Session {
     );
   }
 
+  /** The trained classifier saved (tfjs and ONNX); the full pass's engine runs the saved ONNX file, so what ships is what was measured. */
+  private async saveWhole(): Promise<{ savedBytes: number; open: () => Promise<InferenceEngine> }> {
+    const { model, options, data } = this;
+    this.whole = asLayersModel(model);
+    const onnx = this.exportWhole();
+    const savedBytes = await saveModel(this.whole, join(options.out, MODEL_DIR), { preprocessing: model.preprocessing, inputSize: model.inputSize, classNames: data.classes.map((c) => c.name) }, onnx ? { [ONNX_FILE]: onnx } : {});
+    const file = onnx ? join(options.out, MODEL_DIR, ONNX_FILE) : undefined;
+    return { savedBytes, open: () => this.openEngine(this.whole!, model.preprocessing, file) };
+  }
+
+  /**
+   * An ensemble saved as its parts — `model/members/<member>/` (each frozen backbone) and
+   * `model/head/` — their bytes together its size; its full pass runs each member's backbone on
+   * its own engine, then the head ({@link EnsembleEngine}).
+   */
+  private async saveEnsemble(model: EnsembleClassifier): Promise<{ savedBytes: number; open: () => Promise<InferenceEngine> }> {
+    const { options, data } = this;
+    const dir = join(options.out, MODEL_DIR);
+    // the head takes the members' features, not pixels: its metadata is there for the class names
+    let savedBytes = await saveModel(model.head, join(dir, 'head'), { preprocessing: 'raw', inputSize: model.inputSize, classNames: data.classes.map((c) => c.name) });
+    for (const member of model.members) savedBytes += await saveModel(member.backbone!, join(dir, 'members', member.name), { preprocessing: member.preprocessing, inputSize: member.inputSize });
+    const open = async () => {
+      const engines: InferenceEngine[] = [];
+      try {
+        for (const member of model.members) engines.push(await this.openEngine(member.backbone!, member.preprocessing));
+      } catch (error) {
+        await Promise.all(engines.map((e) => e.dispose()));
+        throw error;
+      }
+      return new EnsembleEngine(engines, model.head, model.featureNorm);
+    };
+    return { savedBytes, open };
+  }
+
   /** The inference engine the run asked for, on `network` (or on its saved ONNX file); notices said once per run. */
-  private openEngine(network: LayersModel, onnx?: string): Promise<InferenceEngine> {
+  private openEngine(network: LayersModel, preprocessing: Preprocessing, onnx?: string): Promise<InferenceEngine> {
     const { options } = this;
-    return openEngine(network, { preprocessing: this.model.preprocessing, workers: options.workers, engine: options.engine, provider: options.provider, ...(onnx ? { onnx } : {}), onNotice: (line) => this.notice(line) });
+    return openEngine(network, { preprocessing, workers: options.workers, engine: options.engine, provider: options.provider, ...(onnx ? { onnx } : {}), onNotice: (line) => this.notice(line) });
   }
 
   private readonly noticed = new Set<string>();
@@ -319,15 +363,26 @@ class Session {
   }
 
   private featureReport(): FeatureReport {
-    const { options, store } = this;
+    const { options } = this;
+    const store = this.stores[0];
     const tuned = this.stages.find((s) => s.tuneBackbone) ? { fineTunedBlocks: options.fineTune! } : {};
     const then = this.stages.length > 1 ? '; then the fine-tuning stage decodes and augments anew every epoch' : '';
     if (!store) return { cached: false, augmentation: options.augment ? 'on: every epoch decodes and augments anew' : 'off', dir: null, hits: 0, misses: 0, corrupt: 0, ...tuned };
     const views =
       store.views.length > 1
-        ? 'mirror views: the head trains on cached features of each image and its mirror, and the per-epoch "val" figures average both; the test figures (the full pass) are of the plain images'
+        ? `mirror views: the head trains on cached features of each image and its mirror, and the per-epoch "val" figures average both; the test figures (the full pass) are ${options.tta === 'flip' ? "each test image's averaged with its mirror's (flip TTA)" : 'of the plain images'}`
         : 'off: the head trains on cached features of un-augmented images';
-    return { cached: true, augmentation: `${views}${then}`, dir: store.cache.dir, hits: store.cache.hits, misses: store.cache.misses, corrupt: store.cache.corrupt, ...tuned };
+    const sum = (count: (s: FeatureStore) => number) => this.stores.reduce((n, s) => n + count(s), 0);
+    const members = this.stores.length > 1 ? `; ${this.stores.length} member backbones, each with its own cache, their features side by side${this.options.featureNorm ? `, each scaled to L2 length ${this.options.featureNorm} first` : ''}` : '';
+    return {
+      cached: true,
+      augmentation: `${views}${then}${members}`,
+      dir: this.stores.map((s) => s.cache.dir).join(', '),
+      hits: sum((s) => s.cache.hits),
+      misses: sum((s) => s.cache.misses),
+      corrupt: sum((s) => s.cache.corrupt),
+      ...tuned,
+    };
   }
 
   dispose(): void {

@@ -3,6 +3,7 @@ import { listVariants, type ModelVariant } from '../models/index.js';
 import type { EngineChoice, OnnxProviderChoice, Workers } from '../engines/index.js';
 import type { Decoder, ResizeMode } from '../operators/decode.js';
 import type { LrSchedule } from '../training/schedule.js';
+import type { Tta } from '../stages/full-pass.js';
 
 /** Everything a run can be told; the CLI's flags map one to one onto it. */
 export interface ExperimentOptions {
@@ -78,6 +79,10 @@ export interface ExperimentOptions {
   engine: EngineChoice;
   /** ONNX Runtime's execution provider (`auto`: CUDA → DirectML/CoreML → CPU, the first that loads). */
   provider: OnnxProviderChoice;
+  /** The `ensemble` graph's members: model names whose frozen backbones' features, side by side, feed one head. */
+  members?: string[];
+  /** Test-time augmentation of the final pass: `flip` averages each test image's probabilities with its mirror's (the plain figures are reported too). */
+  tta: Tta;
   /** Continue from the checkpoint in `out` instead of starting anew. */
   resume?: boolean;
   /** Where report.json, report.md, manifest.json, the checkpoint and the trained model go. */
@@ -121,6 +126,7 @@ export const BASE_OPTIONS: Omit<ExperimentOptions, 'data' | 'out'> = {
   workers: 'auto',
   engine: 'auto',
   provider: 'auto',
+  tta: 'none',
 };
 
 const graphs = new Registry<GraphDefinition>('graph');

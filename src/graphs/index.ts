@@ -1,6 +1,7 @@
 // Each architecture's graph file registers its graphs when imported; a model variant
 // (`mobilenetv2_035`) runs its architecture's graph (see getGraph).
 import './efficientnet.js';
+import './ensemble.js';
 import './inceptionresnetv2.js';
 import './mobilenetv1.js';
 import './mobilenetv2.js';

@@ -18,15 +18,19 @@ export interface Classifier {
   readonly head: LayersModel;
   /** Where the backbone's weights came from, for reports. */
   readonly weights: string;
+  /** An ensemble's members, whose frozen backbones together feed `head` (see `ensemble.ts`). */
+  readonly members?: readonly Classifier[];
 }
 
+/** What runs at inference: the backbone (or an ensemble's member backbones) and the head. */
 export function countParams(classifier: Classifier): number {
-  return (classifier.backbone?.countParams() ?? 0) + classifier.head.countParams();
+  return (classifier.backbone?.countParams() ?? 0) + (classifier.members ?? []).reduce((n, m) => n + m.backbone!.countParams(), 0) + classifier.head.countParams();
 }
 
-/** Frees the classifier's weights. */
+/** Frees the classifier's weights (an ensemble's members' too). */
 export function disposeClassifier(classifier: Classifier): void {
   for (const model of [classifier.backbone, classifier.head]) if (model) disposeModel(model);
+  classifier.members?.forEach(disposeClassifier);
 }
 
 /**

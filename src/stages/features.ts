@@ -1,10 +1,11 @@
 import pLimit from 'p-limit';
-import { concatMap, Observable, shareReplay, Subscription } from 'rxjs';
+import { concat, concatMap, map, Observable, shareReplay, Subscription, toArray } from 'rxjs';
 import type { FeatureBatch, ImageBatch, Sample } from '../core/types.js';
 import type { InferenceEngine } from '../engines/engine.js';
 import { FeatureCache } from '../features/cache.js';
 import { embed } from '../operators/embed.js';
 import type { Classifier } from '../models/classifier.js';
+import { concatFeatures } from '../core/features.js';
 import { measure, type Meter } from '../operators/measure.js';
 import { countImages } from './feed.js';
 
@@ -154,6 +155,28 @@ export function featureBatches(samples: readonly Sample[], views: FeatureTables,
     out.push({ features, shape: [chunk.length, dim], y: Int32Array.from(chunk, (row) => row.sample.label), paths: chunk.map((row) => row.sample.path) });
   }
   return out;
+}
+
+/**
+ * An ensemble's feature tables: each member's store loaded in turn (one engine at a time), then
+ * per view every image's member features side by side ({@link concatFeatures}; images some member
+ * lacks are left out). Loaded once and replayed, like one store's.
+ */
+export function ensembleFeatures(stores: readonly FeatureStore[], samples: readonly Sample[], featureNorm?: number): Observable<FeatureTables> {
+  return concat(...stores.map((store) => store.load(samples))).pipe(
+    toArray(),
+    map((members) =>
+      members[0]!.map((_, view) => {
+        const table = new Map<string, Float32Array>();
+        for (const { path } of samples) {
+          const parts = members.map((tables) => tables[view]!.get(path));
+          if (parts.every((p) => p !== undefined)) table.set(path, concatFeatures(parts as Float32Array[], featureNorm));
+        }
+        return table;
+      }),
+    ),
+    shareReplay({ bufferSize: 1, refCount: true }),
+  );
 }
 
 /** Runs `source` to completion for its side effects, or until `owner` is unsubscribed. */

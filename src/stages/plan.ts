@@ -29,9 +29,11 @@ export interface PlanOptions {
  * lower learning rate. Otherwise one stage: the head on cached features (a frozen backbone with the
  * cache on), or everything that trains on images.
  */
-export function planStages(options: PlanOptions, model: Pick<Classifier, 'backbone'>): StagePlan[] {
+export function planStages(options: PlanOptions, model: Pick<Classifier, 'backbone' | 'members'>): StagePlan[] {
   if (options.fineTuneEpochs && !options.fineTune) throw new Error("--fine-tune-epochs needs --fine-tune N (how many of the backbone's last blocks the second stage trains)");
-  const cached = model.backbone !== null && options.cache;
+  // an ensemble's head only ever sees its members' cached features side by side
+  if (model.members && (options.fineTune || !options.cache)) throw new Error('the ensemble graph trains one head on its members\' cached features: --fine-tune and --no-cache do not apply');
+  const cached = (model.backbone !== null || model.members !== undefined) && options.cache;
   const head = { epochs: options.epochs, lr: options.lr, input: cached ? 'features' : 'images', augment: !cached && options.augment } as const;
   if (options.fineTune && options.fineTuneEpochs) {
     return [

@@ -1,0 +1,17 @@
+import { registerGraph, type GraphDefinition } from './graph.js';
+import { ENSEMBLE_MODEL } from '../models/ensemble.js';
+import { headOnCachedFeatures, VALIDATED_HEAD } from './recipes.js';
+
+/**
+ * One softmax head on the concatenated cached features of several frozen backbones (`--members`;
+ * by default the four with offline ImageNet weights). Its head settings are the single models'
+ * until the recipe bench chooses them on validation.
+ */
+export const ensembleGraph: GraphDefinition = {
+  name: 'ensemble',
+  model: ENSEMBLE_MODEL,
+  description: 'one softmax head on the concatenated cached features of several frozen backbones (--members a,b,…)',
+  experiment: headOnCachedFeatures({ ...VALIDATED_HEAD, members: ['mobilenetv2_050', 'mobilenetv2_035', 'squeezenet', 'mobilenetv1_025'] }),
+};
+
+registerGraph(ensembleGraph);
