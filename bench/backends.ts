@@ -12,13 +12,11 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { Bench } from 'tinybench';
 import { completed } from './completed.js';
-import { addMeasuredCase, busyCores, MACHINE_PEAK_GFLOPS } from './cpu.js';
+import { addMeasuredCase, busyCores, MACHINE_PEAK_GFLOPS, MACHINE_PEAK_TEXT } from './cpu.js';
 import { formatTable } from './table.js';
 import { useBackend, type BackendChoice } from '../src/backend.js';
 import { ParallelModel } from '../src/backends/parallel.js';
 import { mobileNetV2 } from '../src/models/mobilenetv2.js';
-
-/** FP32 peak of the machine this was tuned on: 2 cores × 2.6 GHz × 32 FLOP/cycle (AVX2 FMA, 2 ports). */
 
 interface Sizes {
   conv: { x: [number, number, number, number]; filter: [number, number, number, number] };
@@ -197,7 +195,7 @@ export function formatBackendTable(rows: BackendRow[]): string {
     (s) =>
       `  ${rows.filter((r) => r.sizes === s).map((r) => r.setup).join(', ')}: conv2d ${shape(s.conv.x)} * ${shape(s.conv.filter)}, depthwise ${shape(s.depthwise.x)} * ${shape(s.depthwise.filter)}, matMul ${s.matMul}², MobileNetV2-${s.mobilenet.alpha} at ${s.mobilenet.size} px, batch ${s.mobilenet.batch}`,
   );
-  return [formatTable(head, cells), `(%: share of the ${MACHINE_PEAK_GFLOPS} GFLOP/s FP32 peak of 2 cores × 2.6 GHz × 32 FLOP/cycle)`, 'sizes:', ...sizes].join('\n');
+  return [formatTable(head, cells), `(%: share of the ${MACHINE_PEAK_TEXT})`, 'sizes:', ...sizes].join('\n');
 }
 
 export async function main(argv: string[]): Promise<BackendRow[]> {

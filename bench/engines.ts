@@ -20,7 +20,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel, SymbolicTensor } from '@tensorflow/tfjs-layers';
 import { Bench } from 'tinybench';
 import { completed } from './completed.js';
-import { addMeasuredCase, busyCores, MACHINE_PEAK_GFLOPS } from './cpu.js';
+import { addMeasuredCase, busyCores, MACHINE_PEAK_GFLOPS, MACHINE_PEAK_TEXT } from './cpu.js';
 import { formatTable } from './table.js';
 import { useBackend } from '../src/backend.js';
 import { ParallelModel } from '../src/backends/parallel.js';
@@ -176,7 +176,7 @@ export function formatEngineTable(rows: EngineRow[], meta: { batch: number; size
   return [
     formatTable(head, cells),
     `batch ${meta.batch} uint8 images at ${meta.size} px, random weights; ONNX Runtime CPU with ${meta.cores} intra-op threads${meta.spinning ? ' (spinning)' : ''} on rxcnn's export; tfjs-wasm on this thread + ${meta.cores - 1} worker${meta.cores > 2 ? 's' : ''} (ParallelModel.predictImages)`,
-    `GFLOP counts 2 × the multiply-adds of convolutions and dense layers; % of the ${MACHINE_PEAK_GFLOPS} GFLOP/s FP32 peak of 2 cores × 2.6 GHz × 32 FLOP/cycle`,
+    `GFLOP counts 2 × the multiply-adds of convolutions and dense layers; % of the ${MACHINE_PEAK_TEXT}`,
     ...(profiles.length ? ['ONNX Runtime node time by operator:', ...profiles] : []),
   ].join('\n');
 }

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { from, lastValueFrom, toArray } from 'rxjs';
 import { Bench } from 'tinybench';
 import { completed } from './completed.js';
-import { MACHINE_PEAK_GFLOPS } from './cpu.js';
+import { MACHINE_PEAK_GFLOPS, MACHINE_PEAK_TEXT } from './cpu.js';
 import { openEngine, type EngineChoice } from '../src/engines/index.js';
 import type { ImageBatch, Sample } from '../src/core/types.js';
 import { disposeModel } from '../src/models/classifier.js';
@@ -376,6 +376,6 @@ export function formatPeerReport(report: PeerReport): string {
     modelTable,
     'where torch spent one batch (self CPU time):',
     ...kernelLines,
-    `peak: ≈${MACHINE_PEAK_GFLOPS} GFLOP/s FP32 (2 cores, AVX2 FMA); rxcnn's ${report.backend} backend`,
+    `peak: ${MACHINE_PEAK_TEXT}; rxcnn's ${report.backend} backend`,
   ].join('\n');
 }
