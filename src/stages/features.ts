@@ -71,9 +71,7 @@ export class FeatureStore {
   private async compute(samples: readonly Sample[], running: Subscription): Promise<FeatureTables> {
     const dim = this.model.backbone!.outputs[0]!.shape[1] as number;
     const limit = pLimit(16);
-    // a random backbone is new in every run (its weights are not seeded): its features are never cached,
-    // or a later run would train on another backbone's features than its full pass computes with
-    const keys = this.model.weights.startsWith('none') ? samples.map(() => null) : await Promise.all(samples.map((s) => limit(() => FeatureCache.contentKey(s.path).catch(() => null))));
+    const keys = await Promise.all(samples.map((s) => limit(() => FeatureCache.contentKey(s.path).catch(() => null))));
     const keyOf = new Map(samples.map((s, i) => [s.path, keys[i]] as const));
     const tables: Array<Map<string, Float32Array>> = [];
     let engine: InferenceEngine | undefined;
