@@ -24,6 +24,7 @@ import { addMeasuredCase, busyCores, MACHINE_PEAK_GFLOPS, MACHINE_PEAK_TEXT } fr
 import { formatTable } from './table.js';
 import { useBackend } from '../src/backend.js';
 import { ParallelModel } from '../src/backends/parallel.js';
+import { relativeDifference } from '../src/core/difference.js';
 import type { ImageBatch } from '../src/core/types.js';
 import { createOnnxEngine } from '../src/engines/onnxruntime.js';
 import { disposeModel } from '../src/models/classifier.js';
@@ -111,12 +112,7 @@ async function benchModel(spec: string, options: { size: number; batch: number; 
     const theirs = await pool.predictImages(batch, definition.preprocessing);
     const reference = (await theirs.data()) as Float32Array;
     theirs.dispose();
-    let diff = 0;
-    let scale = 0;
-    for (let i = 0; i < reference.length; i++) {
-      diff = Math.max(diff, Math.abs(reference[i]! - ours.values[i]!));
-      scale = Math.max(scale, Math.abs(reference[i]!));
-    }
+    const { relative } = relativeDifference(reference, ours.values);
     const [ort, wasm] = await timeCases(
       [
         ['onnxruntime', () => onnx.run(batch)],
@@ -139,7 +135,7 @@ async function benchModel(spec: string, options: { size: number; batch: number; 
       gflopPerImage: countFlops(model) / 1e9,
       onnx: { imagesPerSecond: options.batch / ort!.seconds, cores: ort!.cores },
       wasm: { imagesPerSecond: options.batch / wasm!.seconds, cores: wasm!.cores, setup: `this thread + ${options.cores - 1} worker${options.cores > 2 ? 's' : ''}` },
-      relativeDifference: diff / scale,
+      relativeDifference: relative,
       ...(profile ? { profile } : {}),
     };
   } finally {

@@ -4,6 +4,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, describe, expect, it } from 'vitest';
 import { conv2dFilterGradient, conv2dInputGradient, depthwiseFilterGradient, depthwiseInputGradient } from '../src/backends/gradients.js';
 import { maxPoolInputGradient } from '../src/backends/max-pool-gradient.js';
+import { relativeDifference } from '../src/core/difference.js';
 import { createRandom } from '../src/core/random.js';
 
 type Pad = 'same' | 'valid';
@@ -24,15 +25,7 @@ async function on(backend: string, f: () => tf.Tensor[]): Promise<Float32Array[]
   return arrays;
 }
 
-function relativeError(got: Float32Array, want: Float32Array): number {
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < want.length; i++) {
-    diff = Math.max(diff, Math.abs(got[i]! - want[i]!));
-    scale = Math.max(scale, Math.abs(want[i]!));
-  }
-  return diff / (scale || 1);
-}
+const relativeError = (got: Float32Array, want: Float32Array) => relativeDifference(want, got).relative;
 
 /** Gradients of Σ r·op(x, f) with respect to x and f, through tfjs' registered gradients, plus `direct` ones. */
 function gradients(op: (x: tf.Tensor4D, f: tf.Tensor4D) => tf.Tensor4D, x: tf.Tensor4D, f: tf.Tensor4D, r: tf.Tensor4D): tf.Tensor[] {

@@ -11,6 +11,7 @@ import { createModel, getModel } from '../src/models/index.js';
 import { asLayersModel } from '../src/models/persistence.js';
 import type { Preprocessing } from '../src/models/preprocessing.js';
 import { exportOnnx, type OnnxExportOptions } from '../src/onnx/export.js';
+import { relativeDifference } from '../src/core/difference.js';
 import { normalize } from '../src/core/normalize.js';
 import { fixtureImages } from './helpers.js';
 
@@ -87,14 +88,9 @@ async function relativeError(model: tfl.LayersModel, preprocessing: Preprocessin
       const values = expected.dataSync();
       expect(ours.shape).toEqual(expected.shape);
       expected.dispose();
-      let diff = 0;
-      let scale = 0;
-      for (let i = 0; i < values.length; i++) {
-        diff = Math.max(diff, Math.abs(values[i]! - ours.values[i]!));
-        scale = Math.max(scale, Math.abs(values[i]!));
-      }
+      const { relative, scale } = relativeDifference(values, ours.values);
       expect(scale).toBeGreaterThan(0);
-      error = Math.max(error, diff / scale);
+      error = Math.max(error, relative);
       shapes.push(ours.shape);
     }
     return { error, shape: shapes[0]! };

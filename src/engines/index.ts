@@ -54,8 +54,7 @@ export async function openEngine(network: LayersModel, options: EngineOptions): 
     try {
       const unavailable = await onnxRuntimeUnavailable();
       if (unavailable) throw new Error(unavailable);
-      const engine = await createOnnxEngine(options.onnx ?? exportOnnx(network, { preprocessing: options.preprocessing }).bytes, { ...(options.provider ? { provider: options.provider } : {}) });
-      return engine;
+      return await createOnnxEngine(options.onnx ?? exportOnnx(network, { preprocessing: options.preprocessing }).bytes, { ...(options.provider ? { provider: options.provider } : {}) });
     } catch (error) {
       // an engine or provider asked for by name is refused, not swapped for another
       if (choice === 'onnxruntime' || (options.provider ?? 'auto') !== 'auto') throw error;
