@@ -18,15 +18,10 @@ import { BASE_OPTIONS } from '../src/graphs/graph.js';
 import { decode, decodePixels } from '../src/operators/decode.js';
 import { predict } from '../src/operators/predict.js';
 import { fixed, formatTable, times } from './table.js';
+import { MALLOC_TUNABLES, withMallocTunables, withoutTunables } from '../src/core/allocator.js';
 
 const TORCH_PEER = fileURLToPath(new URL('./peer/torch_peer.py', import.meta.url));
 const RXCNN_DECODE = fileURLToPath(new URL('./peer/rxcnn-decode.ts', import.meta.url));
-/**
- * glibc malloc kept from handing freed memory back to the kernel: the fast decoder's several
- * image-sized buffers per photo otherwise come back as fresh pages, and page faults and zeroing
- * cost as much CPU as the decode (PIL keeps its own block cache and never pays this).
- */
-export const MALLOC_TUNABLES = 'glibc.malloc.mmap_threshold=8388608:glibc.malloc.trim_threshold=134217728';
 export const HOW_TO_INSTALL_TORCH = 'apt-get install -y python3-torch python3-torchvision (Debian/Ubuntu; no extra BLAS package), or pip install torch torchvision';
 
 export interface PeerOptions {
@@ -119,7 +114,7 @@ export const PEER_ENGINES: PeerEngine[] = [
   engineEntry('ONNX Runtime (rxcnn export)', 'onnxruntime', () => 0, (cores) => cores),
 ];
 
-/** rxcnn's decoder in a child process, with glibc's malloc as it comes or tuned ({@link MALLOC_TUNABLES}). */
+/** rxcnn's decoder in a child process, with glibc's malloc tuned as rxcnn's commands run it ({@link MALLOC_TUNABLES}) or as it comes (a user's own `node`). */
 export interface RxcnnSetup {
   decoder: 'fast' | 'sharp';
   mallocTuned: boolean;
@@ -188,7 +183,7 @@ function runTorch<T>(python: string, args: string[]): Promise<T> {
 }
 
 function runRxcnn<T>(setup: RxcnnSetup, args: string[]): Promise<T> {
-  const env = setup.mallocTuned ? { ...process.env, GLIBC_TUNABLES: MALLOC_TUNABLES } : process.env;
+  const env = setup.mallocTuned ? withMallocTunables(withoutTunables(process.env)) : withoutTunables(process.env);
   return runJson(process.execPath, ['--import', 'tsx', RXCNN_DECODE, ...args], env);
 }
 
@@ -229,9 +224,9 @@ export async function benchPeer(options: PeerOptions): Promise<PeerReport> {
 
     // Decode CPU per image: PIL and rxcnn's decoders, each in a process of its own, in alternating rounds.
     const profileSetups: RxcnnSetup[] = [
-      { decoder: 'fast', mallocTuned: false },
       { decoder: 'fast', mallocTuned: true },
-      { decoder: 'sharp', mallocTuned: false },
+      { decoder: 'fast', mallocTuned: false },
+      { decoder: 'sharp', mallocTuned: true },
     ];
     const rounds = { pil: [] as Array<Record<Stage, number>>, rxcnn: profileSetups.map(() => [] as Array<Record<Stage, number>>) };
     let pillow = '';
@@ -256,10 +251,10 @@ export async function benchPeer(options: PeerOptions): Promise<PeerReport> {
 
     // Throughput on all cores, files read from disk (page cache), batched: DataLoader vs the decode operator.
     const setups: Array<RxcnnSetup & { concurrency: number }> = [
-      { decoder: 'fast' as const, mallocTuned: false, concurrency: options.cores },
-      { decoder: 'fast' as const, mallocTuned: false, concurrency: BASE_OPTIONS.concurrency },
+      { decoder: 'fast' as const, mallocTuned: true, concurrency: options.cores },
       { decoder: 'fast' as const, mallocTuned: true, concurrency: BASE_OPTIONS.concurrency },
-      { decoder: 'sharp' as const, mallocTuned: false, concurrency: BASE_OPTIONS.concurrency },
+      { decoder: 'fast' as const, mallocTuned: false, concurrency: BASE_OPTIONS.concurrency },
+      { decoder: 'sharp' as const, mallocTuned: true, concurrency: BASE_OPTIONS.concurrency },
     ].filter((s, i, all) => all.findIndex((t) => t.decoder === s.decoder && t.mallocTuned === s.mallocTuned && t.concurrency === s.concurrency) === i);
     const ours = setups.map(() => [] as number[]);
     const loader: number[] = [];
@@ -315,7 +310,7 @@ export async function benchPeer(options: PeerOptions): Promise<PeerReport> {
   }
 }
 
-const setupName = (r: RxcnnSetup) => `${r.decoder === 'fast' ? 'fast (@napi-rs/image, bilinear)' : 'sharp (libvips, lanczos3)'}${r.mallocTuned ? ', malloc tuned' : ''}`;
+const setupName = (r: RxcnnSetup) => `${r.decoder === 'fast' ? 'fast (@napi-rs/image, bilinear)' : 'sharp (libvips, lanczos3)'}${r.mallocTuned ? '' : ', glibc malloc as it comes'}`;
 const ms = (seconds: number) => `${fixed(seconds * 1000, 2)} ms`;
 const verdict = (met: boolean) => (met ? 'met' : 'MISSED');
 
@@ -366,7 +361,7 @@ export function formatPeerReport(report: PeerReport): string {
   return [
     `${report.source}; ${report.size}×${report.size} squash resize, uint8 batches of ${report.batch}, warm-up excluded`,
     profileTable,
-    `malloc tuned: GLIBC_TUNABLES=${MALLOC_TUNABLES}`,
+    `rxcnn rows run as rxcnn's commands run (GLIBC_TUNABLES=${MALLOC_TUNABLES}); "as it comes": without it, as in a user's own node process`,
     `pixels: mean absolute difference from PIL's bilinear output over the first ${report.pixels.images} photos — rxcnn fast ${fixed(report.pixels.fastVsPil, 2)} levels, rxcnn sharp ${fixed(report.pixels.sharpVsPil, 2)} levels`,
     '',
     throughputTable,

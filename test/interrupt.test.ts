@@ -72,10 +72,10 @@ describe('interruptions', () => {
     }
   });
 
-  it('one Ctrl-C in a terminal (SIGINT to the whole process group of `npm run graph`, relayed by npm and tsx) stops gracefully', async () => {
+  it('one Ctrl-C in a terminal (SIGINT to the whole process group of `npm run graph`, relayed by npm and the launcher) stops gracefully', async () => {
     const dir = await temporaryDir();
     const out = join(dir, 'terminal');
-    // as a terminal runs it: npm → sh → tsx → node, all in one process group of their own
+    // as a terminal runs it: npm → sh → node (launcher) → node, all in one process group of their own
     const child = spawn('npm', ['run', '--silent', 'graph', '--', ...RUN, '--epochs', '400', '--out', out], { cwd: ROOT, detached: true, env: { ...process.env, CI: 'true', RXCNN_CACHE: join(dir, 'cache') } });
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));

@@ -5,8 +5,8 @@ export const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 }
 
 /**
  * Signals this close after the first are the same Ctrl-C: a terminal signals the whole foreground
- * process group, and npm and tsx each relay what they receive to their child, so one key press
- * reaches the run two or three times within milliseconds.
+ * process group, and npm and rxcnn's launcher (src/cli/launch.ts) each relay what they receive to
+ * their child, so one key press reaches the run two or three times within milliseconds.
  */
 export const SAME_SIGNAL_MS = 1000;
 

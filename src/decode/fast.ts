@@ -23,13 +23,13 @@ export async function decodeFast(bytes: Uint8Array, header: FastHeader, geometry
   // fastResize always hands back RGBA (opaque here: files with alpha go to sharp).
   const rgba = await image.rawPixels();
   if (rgba.length !== geometry.width * geometry.height * 4) throw new Error(`fast decoder returned ${rgba.length} bytes for ${geometry.width}×${geometry.height} RGBA`);
-  return rgbaToRgbCrop(rgba, geometry);
+  return rgbFromRgba(rgba, geometry);
 }
 
 const littleEndian = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
-/** Drops alpha and keeps the centred size×size in one pass. */
-function rgbaToRgbCrop(rgba: Uint8Array, { width, height, size }: Geometry): Uint8Array {
+/** The library's RGBA as the decoder's RGB: alpha dropped and the centred size×size kept, in one pass. */
+export function rgbFromRgba(rgba: Uint8Array, { width, height, size }: Geometry): Uint8Array {
   const left = Math.floor((width - size) / 2);
   const top = Math.floor((height - size) / 2);
   // Every byte is written below: no need to zero it first.

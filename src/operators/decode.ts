@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import pLimit from 'p-limit';
 import sharp from 'sharp';
 import { concatMap, defer, EMPTY, from, map, type OperatorFunction } from 'rxjs';
@@ -66,10 +66,16 @@ function centerCrop(pixels: Buffer, width: number, height: number, size: number)
 /** A file that is not a decodable image; its message is the one-line reason for the skip. */
 export class UndecodableImage extends Error {}
 
-async function readImageFile(path: string): Promise<Buffer> {
+/**
+ * Reads a whole image file synchronously, as a DataLoader worker does: an asynchronous read is four
+ * round trips through libuv's thread pool (open, stat, read, close), ~0.3 ms of CPU per photo on two
+ * cores — a third of what the fast decoder spends on the photo itself — where a read from the page
+ * cache takes ~0.03 ms. The decodes already in flight run on their own threads meanwhile.
+ */
+function readImageFile(path: string): Buffer {
   let bytes: Buffer;
   try {
-    bytes = await readFile(path);
+    bytes = readFileSync(path);
   } catch (error) {
     throw new UndecodableImage(`unreadable (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
   }
@@ -85,7 +91,7 @@ async function readImageFile(path: string): Promise<Buffer> {
  * first frame; alpha is dropped (not blended), as PIL's `convert('RGB')` does.
  */
 export async function decodeImage(sample: Sample, options: DecodeOptions): Promise<DecodedImage> {
-  return { ...sample, width: options.size, height: options.size, pixels: await decodePixels(await readImageFile(sample.path), options) };
+  return { ...sample, width: options.size, height: options.size, pixels: await decodePixels(readImageFile(sample.path), options) };
 }
 
 /** `decodeImage` on a file's bytes already read (and known to start like an image): size×size×3 pixels. */
