@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import type { LayersModel } from '@tensorflow/tfjs-layers';
+import * as tf from '@tensorflow/tfjs-core';
+import { initializers, type LayersModel } from '@tensorflow/tfjs-layers';
 import { denseHead, type Classifier } from './classifier.js';
 import { downloadWeights } from './download.js';
 import { readKerasH5 } from './keras-h5.js';
@@ -109,7 +110,8 @@ export async function createModel(name: string, options: CreateModelOptions): Pr
   }
   const backbone = definition.build({ inputSize, alpha, includeTop: false, classes, pooling: 'avg', weights });
   try {
-    const source = weights === 'none' ? 'none (random backbone)' : await load(backbone);
+    const seed = options.seed ?? 0;
+    const source = weights === 'none' ? (reseedKernels(backbone, seed), `none (random backbone, seed ${seed})`) : await load(backbone);
     if (options.fineTune) unfreezeLastBlocks(backbone, definition, options.fineTune);
     else backbone.trainable = false;
     const features = backbone.outputs[0]!.shape[1] as number;
@@ -118,4 +120,21 @@ export async function createModel(name: string, options: CreateModelOptions): Pr
     backbone.dispose();
     throw error;
   }
+}
+
+/**
+ * Draws every kernel of `network` again from a Glorot-uniform (Keras' default kernel initializer)
+ * seeded by `seed` and the kernel's place, so a random backbone is the same network whenever the run
+ * asks for the same seed: its features may then be cached under the seed's name, and a resumed run
+ * (which rebuilds it) computes what the run before the interruption computed. Biases and batch
+ * normalisation start from constants already.
+ */
+function reseedKernels(network: LayersModel, seed: number): void {
+  network.weights
+    .filter((w) => /kernel$/.test(w.originalName))
+    .forEach((w, i) => {
+      const value = initializers.glorotUniform({ seed: seed * 100_003 + i }).apply(w.shape);
+      w.write(value);
+      tf.dispose(value);
+    });
 }
