@@ -1,114 +1,127 @@
 /**
- * `npm run bench -- accuracy`: transfer learning on Caltech-101 from ../shared (101 classes,
- * BACKGROUND_Google excluded) with every architecture whose ImageNet weights are available offline.
- * The head (the same setting for every model, chosen on a validation split carved from the training
- * part, never on the test images): features L2-normalised to length 10, softmax, class-balanced
- * loss, L2 1e-4, Adam lr 1e-3, batch 32, 30 epochs.
- * Prints mean per-class test accuracy (the Caltech figure), top-1, the study's average accuracy and
- * times; writes bench/results/accuracy-<date>.json. Takes about 20 minutes on 2 cores
- * with the default inference workers (each run 3–5 minutes).
+ * `npm run bench -- accuracy [--only defaults,ensemble,per-class,two-stage]`: what the plain command
+ * gives on Caltech-101 from ../shared (101 classes, BACKGROUND_Google excluded), with every
+ * architecture whose ImageNet weights are available offline. No head flags are passed: each graph
+ * runs its own recipe (src/graphs/recipes.ts), as a user who types `npm run graph -- <model>` gets.
+ * Every run asks for flip TTA, so one run gives both test figures: the plain images' (the headline
+ * a run without `--tta` prints) and the flip-averaged ones.
+ *
+ * Sections:
+ * - `defaults`: `compare` of the four offline models on `ratio:0.8 --seed 0` (one split for all),
+ *   with compare's ensemble row (the members' test probabilities averaged);
+ * - `ensemble`: the `ensemble` graph (one head on the four backbones' concatenated features), same split;
+ * - `per-class`: MobileNetV2-0.5 on `per-class:30` (Caltech's own protocol);
+ * - `two-stage`: the `mobilenetv2-finetune` graph (head, then the top blocks fine-tuned).
+ * Prints mean per-class test accuracy (the Caltech figure), top-1, top-5, the study's "average"
+ * (train images mixed in, labelled) and times; writes bench/results/accuracy-<date>.json.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import { lastValueFrom } from 'rxjs';
-import { useBackend } from '../src/backend.js';
+import { compare } from '../src/compare/run.js';
 import { writeJsonAtomic } from '../src/core/files.js';
+import { percent } from '../src/core/format.js';
 import { experiment, getGraph } from '../src/graphs/index.js';
 import type { ExperimentOptions } from '../src/graphs/graph.js';
 import type { Report } from '../src/report.js';
-import { percent } from '../src/core/format.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SHARED = join(ROOT, '../shared');
 const DATA = join(SHARED, 'data/caltech101/101_ObjectCategories');
 /** The offline Keras ImageNet files, found there by their published names. */
 const WEIGHTS_DIR = join(SHARED, 'weights/keras');
-
-interface Run {
-  graph: string;
-  protocol: string;
-  alpha?: number;
-}
-
-const RUNS: Run[] = [
-  { graph: 'mobilenetv2', protocol: 'ratio:0.8' },
-  { graph: 'mobilenetv1', protocol: 'ratio:0.8' },
-  { graph: 'squeezenet', protocol: 'ratio:0.8' },
-  { graph: 'mobilenetv2', protocol: 'ratio:0.8', alpha: 0.35 },
-  { graph: 'mobilenetv2', protocol: 'per-class:30' },
-];
+/** The four architectures with offline ImageNet weights, as their graphs are named. */
+export const OFFLINE_MODELS = ['mobilenetv2_050', 'mobilenetv1_025', 'squeezenet', 'mobilenetv2_035'] as const;
+const SECTIONS = ['defaults', 'ensemble', 'per-class', 'two-stage'] as const;
+type Section = (typeof SECTIONS)[number];
 
 export interface AccuracyRow {
+  graph: string;
   model: string;
   protocol: string;
-  classes: number;
   train: number;
   test: number;
+  /** The plain test images' figures: what a run without `--tta` reports. */
   meanPerClass: number;
   top1: number;
   top5: number;
-  studyAverage: number;
-  epochs: number;
-  firstEpochSeconds: number;
-  laterEpochSeconds: number;
-  fullPassSeconds: number;
-  seconds: number;
+  /** The same test images with flip TTA; null where the row has no run of its own (compare's ensemble row averages the members' TTA probabilities). */
+  flipMeanPerClass: number | null;
+  studyAverage: number | null;
+  epochs: number | null;
+  seconds: number | null;
 }
 
-export function row(report: Report): AccuracyRow {
-  const later = report.history.slice(1);
+/** A report's row: the plain figures from `metrics.plain` when the run used flip TTA. */
+export function row(graph: string, report: Report): AccuracyRow {
+  const plain = report.metrics.plain ?? report.metrics;
   return {
+    graph,
     model: report.model,
     protocol: report.protocol,
-    classes: report.dataset.classes,
     train: report.dataset.train,
     test: report.dataset.test,
-    meanPerClass: report.metrics.meanPerClass,
-    top1: report.metrics.top1,
-    top5: report.metrics.top5,
+    meanPerClass: plain.meanPerClass,
+    top1: plain.top1,
+    top5: plain.top5,
+    flipMeanPerClass: report.metrics.plain ? report.metrics.meanPerClass : null,
     studyAverage: report.metrics.studyAverage,
     epochs: report.history.length,
-    firstEpochSeconds: report.history[0]!.seconds,
-    laterEpochSeconds: later.length ? later.reduce((s, h) => s + h.seconds, 0) / later.length : NaN,
-    fullPassSeconds: report.speed.fullPassSeconds,
     seconds: report.seconds,
   };
 }
 
+const cell = (x: number | null, format: (x: number) => string) => (x === null ? '—' : format(x));
+
 export function formatAccuracy(rows: readonly AccuracyRow[]): string {
-  const header = '| model | protocol | train / test | mean per-class | top-1 | top-5 | study "average" | epoch 1 s | later epoch s | full pass s | run s |';
+  const header = '| graph (model) | protocol | train / test | mean per-class | with flip TTA | top-1 | top-5 | study "average" (train mixed in) | epochs | run s |';
   const lines = rows.map(
     (r) =>
-      `| ${r.model} | ${r.protocol} | ${r.train} / ${r.test} | ${percent(r.meanPerClass)} | ${percent(r.top1)} | ${percent(r.top5)} | ${percent(r.studyAverage)} | ${r.firstEpochSeconds.toFixed(0)} | ${r.laterEpochSeconds.toFixed(2)} | ${r.fullPassSeconds.toFixed(0)} | ${r.seconds.toFixed(0)} |`,
+      `| ${r.graph} (${r.model}) | ${r.protocol} | ${r.train} / ${r.test} | ${percent(r.meanPerClass)} | ${cell(r.flipMeanPerClass, percent)} | ${percent(r.top1)} | ${percent(r.top5)} | ${cell(r.studyAverage, percent)} | ${cell(r.epochs, String)} | ${cell(r.seconds, (s) => s.toFixed(0))} |`,
   );
-  return [header, '|---|---|---|---|---|---|---|---|---|---|---|', ...lines].join('\n');
+  return [header, '|---|---|---|---|---|---|---|---|---|---|', ...lines].join('\n');
 }
 
-/** The head's setting for every run (see the comment at the top); `satisfies` so a field experiment() lacks is an error, not silently dropped. */
-export const HEAD = { epochs: 30, classWeights: 'balanced', l2: 1e-4, featureNorm: 10 } as const satisfies Partial<ExperimentOptions>;
+const USUAL: Partial<ExperimentOptions> & Pick<ExperimentOptions, 'data'> = { data: DATA, exclude: ['BACKGROUND_Google'], protocol: 'ratio:0.8', seed: 0, weightsDir: WEIGHTS_DIR, tta: 'flip' };
 
-export async function benchAccuracy(runs: readonly Run[] = RUNS, epochs: number = HEAD.epochs): Promise<AccuracyRow[]> {
+async function single(graph: string, options: Partial<ExperimentOptions>, out: string): Promise<AccuracyRow> {
+  const report = await lastValueFrom(experiment(getGraph(graph), { ...USUAL, ...options, out }));
+  return row(graph, report);
+}
+
+export async function benchAccuracy(sections: readonly Section[], say: (row: AccuracyRow) => void): Promise<AccuracyRow[]> {
   if (!existsSync(DATA)) throw new Error(`Caltech-101 not found at ${DATA}; this benchmark needs ../shared/data/caltech101`);
-  const backend = await useBackend('auto');
-  const rows: AccuracyRow[] = [];
   const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
-  for (const run of runs) {
-    const out = join(ROOT, 'runs', `accuracy-${stamp}`, `${run.graph}${run.alpha ? `-${run.alpha}` : ''}-${run.protocol.replace(':', '')}`);
-    const report = await lastValueFrom(
-      experiment(getGraph(run.graph), { data: DATA, exclude: ['BACKGROUND_Google'], protocol: run.protocol, seed: 0, ...HEAD, epochs, out, weightsDir: WEIGHTS_DIR, ...(run.alpha ? { alpha: run.alpha } : {}) }),
-    );
-    rows.push(row(report));
-    console.log(`${formatAccuracy(rows.slice(-1)).split('\n').pop()}  (${backend.choice}, report ${out}/report.md)`);
+  const runs = join(ROOT, 'runs', `accuracy-${stamp}`);
+  const rows: AccuracyRow[] = [];
+  const add = (r: AccuracyRow) => (rows.push(r), say(r));
+  if (sections.includes('defaults')) {
+    const reports = new Map<string, Report>();
+    const comparison = await lastValueFrom(compare({ graphs: OFFLINE_MODELS, options: USUAL, out: join(runs, 'compare') }, { onRunDone: (graph, report) => reports.set(graph, report as Report) }));
+    for (const graph of OFFLINE_MODELS) add(row(graph, reports.get(graph)!));
+    const e = comparison.ensemble;
+    if (!e || 'skipped' in e) throw new Error(`compare left its ensemble row out: ${e?.skipped ?? 'no row'}`);
+    const first = rows[0]!;
+    add({ graph: 'compare ensemble row', model: `mean of ${e.members.length} members' ${e.tta === 'flip' ? 'flip-TTA ' : ''}probabilities`, protocol: first.protocol, train: first.train, test: e.images, meanPerClass: e.meanPerClass, top1: e.top1, top5: e.top5, flipMeanPerClass: null, studyAverage: null, epochs: null, seconds: null });
   }
+  if (sections.includes('ensemble')) add(await single('ensemble', {}, join(runs, 'ensemble')));
+  if (sections.includes('per-class')) add(await single('mobilenetv2_050', { protocol: 'per-class:30' }, join(runs, 'mobilenetv2_050-per-class30')));
+  if (sections.includes('two-stage')) add(await single('mobilenetv2-finetune', {}, join(runs, 'mobilenetv2-finetune')));
   return rows;
 }
 
-export async function main(): Promise<void> {
-  const rows = await benchAccuracy();
-  console.log(`\n${formatAccuracy(rows)}`);
+export async function main(argv: string[] = process.argv.slice(2)): Promise<void> {
+  const { values } = parseArgs({ args: argv.filter((a) => a !== 'accuracy'), options: { only: { type: 'string' } } });
+  const sections = (values.only?.split(',') ?? SECTIONS) as Section[];
+  const unknown = sections.find((s) => !SECTIONS.includes(s));
+  if (unknown) throw new Error(`unknown section '${unknown}'; known: ${SECTIONS.join(', ')}`);
+  const started = performance.now();
+  const rows = await benchAccuracy(sections, (r) => console.log(formatAccuracy([r]).split('\n').pop()));
+  console.log(`\n${formatAccuracy(rows)}\n\n${((performance.now() - started) / 1000).toFixed(0)} s`);
   const out = join(ROOT, 'bench/results', `accuracy-${new Date().toISOString().slice(0, 10)}.json`);
-  await writeJsonAtomic(out, { date: new Date().toISOString(), rows });
+  await writeJsonAtomic(out, { date: new Date().toISOString(), sections, rows });
   console.log(`results: ${out}`);
 }
 
