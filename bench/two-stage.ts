@@ -93,10 +93,18 @@ export function formatCurve(rows: readonly CurveRow[]): string {
 export async function main(argv: string[] = []): Promise<void> {
   const { values } = parseArgs({ args: argv, options: { blocks: { type: 'string', default: '1,2,4' }, lr: { type: 'string', default: '0.0001,0.0003' }, epochs: { type: 'string', default: '4' } } });
   const list = (text: string) => text.split(',').map(Number);
-  const rows = await benchTwoStage(list(values.blocks), list(values.lr), Number(values.epochs), (row) => console.log(formatCurve([row]).split('\n').pop()));
-  console.log(`\nvalidation mean per-class (top-1), epoch 0 = the head alone\n${formatCurve(rows)}`);
   const out = join(ROOT, 'bench/results', `two-stage-${new Date().toISOString().slice(0, 10)}.json`);
-  await writeJsonAtomic(out, { date: new Date().toISOString(), rows });
+  const done: CurveRow[] = [];
+  // written after every setting: a long curve stopped part way keeps what it measured
+  const save = () => writeJsonAtomic(out, { date: new Date().toISOString(), rows: done });
+  let saving = Promise.resolve();
+  const rows = await benchTwoStage(list(values.blocks), list(values.lr), Number(values.epochs), (row) => {
+    done.push(row);
+    saving = saving.then(save);
+    console.log(formatCurve([row]).split('\n').pop());
+  });
+  await saving;
+  console.log(`\nvalidation mean per-class (top-1), epoch 0 = the head alone\n${formatCurve(rows)}`);
   console.log(`results: ${out}`);
 }
 
