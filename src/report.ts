@@ -54,7 +54,7 @@ export interface StageReport {
   /** Epochs it ran (fewer when stopped early), and their seconds (train and validation, from the history: a resumed run's earlier epochs included). */
   epochsRun: number;
   seconds: number;
-  /** A stage that tuned the backbone on images: where the network was cut, and which engine ran the frozen part below (null: not opened, e.g. resumed past the stage). */
+  /** A stage that tuned the backbone on images: where the network was cut, and which engine ran the frozen part below (null: never opened, a run resumed after the stage's last epoch). */
   frozenPrefix?: { cut: string; engine: string | null };
 }
 
