@@ -110,8 +110,8 @@ describe('npm run graph', () => {
       backend: 'auto',
       options: { data: 'd', testData: 't', protocol: 'per-class:30', exclude: ['a', 'b', 'c'], epochs: 3, batch: 16, imageSize: 128, lr: 0.01, seed: 5, limit: 9, out: 'o', augment: false, classWeights: 'balanced', l2: 0.001, fineTune: 2, lrSchedule: 'cosine', warmup: 1, patience: 4, valSplit: 0.2, featureNorm: 10, labelSmoothing: 0.1, workers: 2 },
     });
-    const staged = await parseCommandLine(['mobilenetv2', '--fine-tune', '2', '--fine-tune-epochs', '3', '--fine-tune-lr', '0.0001', '--workers', 'auto', '--engine', 'tfjs']);
-    expect(staged).toMatchObject({ options: { fineTune: 2, fineTuneEpochs: 3, fineTuneLr: 0.0001, workers: 'auto', engine: 'tfjs' } });
+    const staged = await parseCommandLine(['mobilenetv2', '--fine-tune', '2', '--fine-tune-epochs', '3', '--fine-tune-lr', '0.0001', '--fine-tune-patience', '2', '--workers', 'auto', '--engine', 'tfjs']);
+    expect(staged).toMatchObject({ options: { fineTune: 2, fineTuneEpochs: 3, fineTuneLr: 0.0001, fineTunePatience: 2, workers: 'auto', engine: 'tfjs' } });
     await expect(parseCommandLine(['mobilenetv2', '--engine', 'onnx'])).rejects.toThrow(/^unknown engine 'onnx'; valid: auto, onnxruntime, tfjs$/);
     expect(await parseCommandLine(['mobilenetv2', '--feature-norm', '0'])).toMatchObject({ options: { featureNorm: 0 } });
     await expect(parseCommandLine(['mobilenetv2', '--feature-norm=-1'])).rejects.toThrow(/^--feature-norm /);

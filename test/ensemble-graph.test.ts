@@ -52,7 +52,7 @@ describe('the ensemble graph', () => {
 
     expect(report.model).toBe('ensemble(mobilenetv2_035+squeezenet)');
     expect(report.history).toHaveLength(2);
-    expect(report.training.stages).toEqual([{ name: 'train', epochs: 2, lr: 1e-3, input: 'features' }]);
+    expect(report.training.stages).toMatchObject([{ name: 'train', epochs: 2, lr: 1e-3, input: 'features', patience: null, epochsRun: 2 }]);
     expect(report.features.cached).toBe(true);
     expect(report.features.misses).toBe(2 * 30); // each member's features of every image, each in its own cache
     expect(report.features.augmentation).toContain('2 member backbones, each with its own cache, their features side by side, each scaled to L2 length 10 first');

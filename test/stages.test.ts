@@ -351,6 +351,11 @@ describe('planStages', () => {
     const two = planStages({ ...base, fineTune: 2, fineTuneEpochs: 3 }, { backbone: {} as never });
     expect(two).toMatchObject([{ name: 'head', epochs: 4, lr: 0.01, input: 'features', tuneBackbone: false }, { name: 'fine-tune', epochs: 3, lr: 0.001, input: 'images', augment: true, tuneBackbone: true }]);
     expect(stageEpochs(two, 1)).toEqual({ first: 4, last: 7 });
+    // no early stopping unless asked; --patience covers every stage, --fine-tune-patience only the second
+    expect(two.map((s) => s.patience)).toEqual([undefined, undefined]);
+    expect(planStages({ ...base, fineTune: 2, fineTuneEpochs: 3, patience: 5 }, { backbone: {} as never }).map((s) => s.patience)).toEqual([5, 5]);
+    expect(planStages({ ...base, fineTune: 2, fineTuneEpochs: 3, fineTunePatience: 2 }, { backbone: {} as never }).map((s) => s.patience)).toEqual([undefined, 2]);
+    expect(planStages({ ...base, patience: 3 }, { backbone: {} as never })[0]!.patience).toBe(3);
     expect(() => planStages({ ...base, fineTuneEpochs: 3 }, { backbone: null })).toThrow(/^--fine-tune-epochs needs --fine-tune N/);
   });
 });

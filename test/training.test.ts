@@ -76,7 +76,7 @@ describe('checkpoints', () => {
 const small = (out: string, more: Partial<ExperimentOptions> = {}) =>
   ({ data: FIXTURE_ROOT, limit: 60, imageSize: 64, epochs: 4, lr: 0.01, out, ...more }) satisfies Partial<ExperimentOptions>;
 
-const summary = (r: Report) => ({ metrics: r.metrics, history: r.history.map(({ seconds: _, ...rest }) => rest), training: { ...r.training, resumedAfterEpoch: null } });
+const summary = (r: Report) => ({ metrics: r.metrics, history: r.history.map(({ seconds: _, ...rest }) => rest), training: { ...r.training, resumedAfterEpoch: null, stages: r.training.stages.map(({ seconds: _, ...rest }) => rest) } });
 
 describe('optimizer state', () => {
   it.each([2, 3, 7, 60])('restores Adam bit for bit after %i steps: the next steps equal an uninterrupted optimizer\'s', async (done) => {

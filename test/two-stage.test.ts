@@ -23,15 +23,21 @@ describe('a two-stage recipe (head on cached features, then fine-tuning the top 
   it('runs end to end and resumes exactly after an interruption in either stage', async () => {
     const dir = await temporaryDir();
     const whole = await lastValueFrom(experiment(graph(), { ...OPTIONS, out: join(dir, 'whole') }));
-    expect(whole.training.stages).toEqual([
-      { name: 'head', epochs: 2, lr: 1e-3, input: 'features' },
-      { name: 'fine-tune', epochs: 2, lr: 1e-3, input: 'images' },
+    expect(whole.training.stages).toMatchObject([
+      { name: 'head', epochs: 2, lr: 1e-3, input: 'features', epochsRun: 2 },
+      // the last block (Conv_1) trains on tfjs from block 16's output, computed on ONNX Runtime
+      { name: 'fine-tune', epochs: 2, lr: 1e-3, input: 'images', epochsRun: 2, frozenPrefix: { cut: 'block_16_project_BN', engine: expect.stringMatching(/^onnxruntime \(cpu/) } },
     ]);
+    expect(whole.training.stages[0]).not.toHaveProperty('frozenPrefix');
+    // a stage's seconds are its epochs'
+    whole.training.stages.forEach((stage, i) => expect(stage.seconds).toBeCloseTo(whole.history.slice(2 * i, 2 * i + 2).reduce((t, h) => t + h.seconds, 0), 6));
     expect(whole.history.map((h) => h.epoch)).toEqual([1, 2, 3, 4]);
     expect(whole.features).toMatchObject({ cached: true, misses: 20, fineTunedBlocks: 1 });
     // the head's epochs train on cached features; the fine-tuning epochs decode their images anew
     expect(whole.operators['embed']!.items).toBe(20);
     expect(whole.operators['augment']!.items).toBe(2 * 10);
+    // every fine-tuning epoch's images, trained and evaluated, go through the frozen prefix
+    expect(whole.operators['prefix']!.items).toBe(2 * (10 + whole.training.validationImages));
     expect(whole.training.epochsPlanned).toBe(4);
     // the worker count is saved as the user left it (auto), to be decided again wherever the run resumes
     const saved = await loadCheckpointState<CheckpointState>(join(dir, 'whole', 'checkpoint'));

@@ -33,6 +33,7 @@ export const EXPERIMENT_FLAGS = {
   'fine-tune': { type: 'string' },
   'fine-tune-epochs': { type: 'string' },
   'fine-tune-lr': { type: 'string' },
+  'fine-tune-patience': { type: 'string' },
   engine: { type: 'string' },
   provider: { type: 'string' },
   'class-weights': { type: 'string' },
@@ -71,6 +72,7 @@ export const EXPERIMENT_FLAG_USAGE = `  --data DIR|NAME     folder-per-class dat
   --fine-tune N       also train the backbone's last N blocks (no feature cache)
   --fine-tune-epochs N  with --fine-tune: a second stage of N epochs (the head first on cached features, then the blocks with it)
   --fine-tune-lr X    the second stage's learning rate (default: --lr / 10)
+  --fine-tune-patience N  the second stage's early stopping (default: --patience; mobilenetv2-finetune: 2)
   --views N           cached feature views: 1, or 2 (the image and its mirror; the test figures stay of the plain images)
   --class-weights W   none | balanced (every class weighs the same in the loss)   --l2 X  penalty on head kernels
   --feature-norm X    scale backbone features to L2 length X in the head; 0: raw features (transfer graphs: 10)   --label-smoothing E  in [0, 1) (default 0)
@@ -162,6 +164,7 @@ export function parseFlags(argv: string[], extra: Record<string, FlagSpec> = {})
   set('fineTune', number('fine-tune', text('fine-tune'), isCount));
   set('fineTuneEpochs', number('fine-tune-epochs', text('fine-tune-epochs'), isCount));
   set('fineTuneLr', number('fine-tune-lr', text('fine-tune-lr')));
+  set('fineTunePatience', number('fine-tune-patience', text('fine-tune-patience'), isCount));
   const engine = text('engine');
   if (engine !== undefined && !(ENGINE_CHOICES as readonly string[]).includes(engine)) throw new Error(`unknown engine '${engine}'; valid: ${ENGINE_CHOICES.join(', ')}`);
   set('engine', engine as EngineChoice | undefined);

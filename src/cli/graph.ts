@@ -9,6 +9,7 @@ import { assertDatasetFolder } from '../operators/discover.js';
 import { resolveDataOptions } from '../datasets/fetch.js';
 import { loadCheckpointState } from '../training/checkpoint.js';
 import { ENSEMBLE_MODEL, getVariant } from '../models/index.js';
+import { describeStage } from '../report.js';
 import { EXPERIMENT_FLAG_USAGE, parseFlags } from './flags.js';
 import { progressReporter } from './progress.js';
 import { fail, stopOnSignals } from './signals.js';
@@ -82,6 +83,7 @@ async function main(argv: string[]): Promise<number> {
     }),
   ).finally(progress.stop);
   const t = report.training;
+  for (const stage of t.stages) say(`stage ${describeStage(stage)}`);
   if (t.stoppedEarly) say(`early stopping: no better validation loss for ${t.patience} epochs; restored epoch ${t.bestEpoch}`);
   const m = report.metrics;
   say(`test${m.tta === 'flip' ? ' (flip TTA)' : ''}: top-1 ${percent(m.top1)}, top-5 ${percent(m.top5)}, mean per-class ${percent(m.meanPerClass)}${m.plain ? ` (plain: top-1 ${percent(m.plain.top1)}, mean per-class ${percent(m.plain.meanPerClass)})` : ''} | full pass ${report.speed.fullPassSeconds.toFixed(1)} s (${report.speed.imagesPerSecond.toFixed(1)} images/s, ${describeEngine(report.speed.engine)})`);

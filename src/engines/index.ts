@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import type { Preprocessing } from '../models/preprocessing.js';
-import { exportOnnx } from '../onnx/export.js';
+import { exportOnnx, prefixOf } from '../onnx/export.js';
 import type { InferenceEngine } from './engine.js';
 import { createOnnxEngine, onnxRuntimeUnavailable, type OnnxProviderChoice } from './onnxruntime.js';
 import { TfjsEngine } from './tfjs.js';
@@ -35,6 +35,8 @@ export interface EngineOptions {
   provider?: OnnxProviderChoice;
   /** The network already exported to ONNX (a run's `model/model.onnx`): ONNX Runtime runs that file, so what ships is what is measured. */
   onnx?: string;
+  /** Only the network up to (and including) this layer: a split backbone's frozen prefix, its activations there out, flattened `[n, h·w·c]` in NHWC order. */
+  upTo?: string;
   /** Why `auto` fell back to tfjs (one line). */
   onNotice?: (line: string) => void;
 }
@@ -54,7 +56,7 @@ export async function openEngine(network: LayersModel, options: EngineOptions): 
     try {
       const unavailable = await onnxRuntimeUnavailable();
       if (unavailable) throw new Error(unavailable);
-      return await createOnnxEngine(options.onnx ?? exportOnnx(network, { preprocessing: options.preprocessing }).bytes, { ...(options.provider ? { provider: options.provider } : {}) });
+      return await createOnnxEngine(options.onnx ?? exportOnnx(network, { preprocessing: options.preprocessing, ...(options.upTo ? { upTo: options.upTo } : {}) }).bytes, { ...(options.provider ? { provider: options.provider } : {}) });
     } catch (error) {
       // an engine or provider asked for by name is refused, not swapped for another
       if (choice === 'onnxruntime' || (options.provider ?? 'auto') !== 'auto') throw error;
@@ -62,6 +64,7 @@ export async function openEngine(network: LayersModel, options: EngineOptions): 
     }
   }
   const workers = resolveWorkers(options.workers);
-  if (workers > 0 && tf.getBackend() === 'wasm') return WorkersEngine.open(network, options.preprocessing, workers);
-  return new TfjsEngine(network, options.preprocessing);
+  const computed = options.upTo ? prefixOf(network, options.upTo) : network;
+  if (workers > 0 && tf.getBackend() === 'wasm') return WorkersEngine.open(computed, options.preprocessing, workers);
+  return new TfjsEngine(computed, options.preprocessing);
 }

@@ -6,11 +6,15 @@ import type { ImageBatch } from '../core/types.js';
 import type { Preprocessing } from '../models/preprocessing.js';
 import type { EngineOutput, InferenceEngine } from './engine.js';
 
-/** The rows of a 2-D output as an engine hands them out; tensors disposed. */
+/**
+ * The rows of an output as an engine hands them out, `[n, d]`: a 4-D one (a prefix's activations)
+ * flattened in NHWC order, as the ONNX export flattens it, so every engine's rows read alike; tensors disposed.
+ */
 export async function readOut(output: tf.Tensor): Promise<EngineOutput> {
   try {
-    if (output.rank !== 2) throw new Error(`an inference engine needs a network with [n, d] output, got shape [${output.shape.join(', ')}]`);
-    return { values: (await output.data()) as Float32Array, shape: output.shape as [number, number] };
+    if (output.rank !== 2 && output.rank !== 4) throw new Error(`an inference engine needs a network with [n, d] or [n, h, w, c] output, got shape [${output.shape.join(', ')}]`);
+    const [n, ...rest] = output.shape;
+    return { values: (await output.data()) as Float32Array, shape: [n!, rest.reduce((a, b) => a * b, 1)] };
   } finally {
     output.dispose();
   }

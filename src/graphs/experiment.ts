@@ -1,9 +1,10 @@
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { concat, concatMap, defaultIfEmpty, defer, EMPTY, filter, finalize, from, fromEvent, map, NEVER, Observable, takeUntil, toArray, type OperatorFunction } from 'rxjs';
+import { concat, concatMap, defaultIfEmpty, defer, EMPTY, filter, finalize, from, fromEvent, ignoreElements, map, NEVER, Observable, takeUntil, toArray, type OperatorFunction } from 'rxjs';
 import type { Batch, Predictions, Sample, Split } from '../core/types.js';
+import { describeEngine } from '../engines/engine.js';
 import { openEngine, type InferenceEngine } from '../engines/index.js';
-import { createEnsemble, createModel, disposeClassifier, ENSEMBLE_MODEL, isEnsemble, type Classifier, type EnsembleClassifier } from '../models/index.js';
+import { createEnsemble, createModel, disposeClassifier, ENSEMBLE_MODEL, isEnsemble, UnsplittableError, type Classifier, type EnsembleClassifier } from '../models/index.js';
 import { EnsembleEngine } from '../engines/ensemble.js';
 import type { Preprocessing } from '../models/preprocessing.js';
 import { asLayersModel, saveModel } from '../models/persistence.js';
@@ -23,6 +24,7 @@ import { imageFeed, type FeedOptions } from '../stages/feed.js';
 import { fullPass, SPEED_BATCH } from '../stages/full-pass.js';
 import { writeTestPredictions } from '../stages/predictions.js';
 import { planStages, stageEpochs, type StagePlan } from '../stages/plan.js';
+import { SplitNetwork } from '../stages/split.js';
 import { RunInterrupted, writePartialReport, writeReport } from '../stages/report-writer.js';
 import { loadCheckpoint, restoreWeights } from '../training/checkpoint.js';
 import { holdOut } from '../training/validation.js';
@@ -133,7 +135,9 @@ class Session {
   private readonly features: Observable<FeatureTables> | null;
   /** The backbone's per-layer trainable flags as `fineTune` set them, for the stages that tune it. */
   private readonly tunedLayers: boolean[];
-  private readonly epochContext: (plan: StagePlan) => EpochContext;
+  private readonly epochContext: (plan: StagePlan, split: SplitNetwork | null) => EpochContext;
+  /** Where each stage that tuned the backbone cut it, and which engine ran its frozen prefix (by stage index). */
+  private readonly prefixes = new Map<number, { cut: string; engine: string | null }>();
   private resumedAfterEpoch: number | null = null;
   private restoredBest = false;
   private whole: ReturnType<typeof asLayersModel> | null = null;
@@ -151,7 +155,7 @@ class Session {
     private readonly pending: Array<() => Promise<unknown>>,
   ) {
     this.stages = planStages(options, model);
-    const held = holdOut(data.train, options.valSplit || (options.patience !== undefined ? 0.1 : 0), options.seed);
+    const held = holdOut(data.train, options.valSplit || (this.stages.some((s) => s.patience !== undefined) ? 0.1 : 0), options.seed);
     this.fit = held.fit;
     this.validation = held.validation.length > 0;
     this.evaluated = this.validation ? held.validation : data.test;
@@ -176,7 +180,7 @@ class Session {
       : [];
     const all = [...data.train, ...data.test];
     this.features = isEnsemble(model) ? ensembleFeatures(this.stores, all, model.featureNorm) : (this.stores[0]?.load(all) ?? null);
-    this.epochContext = (plan) => ({ model, meter, source: this.source(plan), onProgress: (progress) => emit({ type: 'progress', progress }) });
+    this.epochContext = (plan, split) => ({ model, ...(split ? { network: split.network } : {}), meter, source: this.source(plan, split), onProgress: (progress) => emit({ type: 'progress', progress }) });
   }
 
   private feedOptions(batch: number, prepare: FeedOptions['prepare'], epoch = 0): FeedOptions {
@@ -184,13 +188,34 @@ class Session {
     return { bound: options.prefetch * batch, batch, size: this.model.inputSize, resize: options.resize, decoder: options.decoder, concurrency: options.concurrency, prepare, augment: { seed: options.seed, epoch, root: this.data.roots.train }, meter: this.meter, onSkip: this.skips.add };
   }
 
-  /** A stage's batches: the cached features (views as rows to train, averaged to evaluate), or decoded images. */
-  private source(plan: StagePlan): BatchSource {
+  /**
+   * A stage's batches: the cached features (views as rows to train, averaged to evaluate), or
+   * decoded images — with a split backbone, put through its frozen prefix on the engine first, so
+   * the steps get the activations at the cut.
+   */
+  private source(plan: StagePlan, split: SplitNetwork | null): BatchSource {
     const { options } = this;
     return <T extends Predictions>(samples: readonly Sample[], epoch: number, training: boolean, step: OperatorFunction<Batch, T>) =>
       plan.input === 'features'
         ? this.features!.pipe(concatMap((tables) => from(featureBatches(samples, tables, options.batch, training ? 'rows' : 'mean'))), step)
-        : imageFeed(samples, this.feedOptions(options.batch, training && plan.augment ? 'augment' : 'plain', epoch), (b) => b.pipe(step));
+        : imageFeed(samples, this.feedOptions(options.batch, training && plan.augment ? 'augment' : 'plain', epoch), (b) => (split ? b.pipe(split.activations(this.meter), step) : b.pipe(step)));
+  }
+
+  /**
+   * For a stage that tunes the backbone: the network cut where its trainable blocks begin, the
+   * frozen prefix on the run's inference engine. Null when it cannot be cut (a residual connection
+   * over the cut, or every block trains): the stage then runs the whole network on tfjs, as it says.
+   */
+  private split(plan: StagePlan): SplitNetwork | null {
+    const { model } = this;
+    if (!plan.tuneBackbone || !model.backbone) return null;
+    try {
+      return new SplitNetwork(model, (cut) => this.openEngine(model.backbone!, model.preprocessing, undefined, cut));
+    } catch (error) {
+      if (!(error instanceof UnsplittableError)) throw error;
+      this.notice(`the ${plan.name} stage runs the whole network on tfjs: ${error.message}`);
+      return null;
+    }
   }
 
   /** Makes trainable what the stage trains: the head alone, or the head and the backbone's unfrozen blocks. */
@@ -226,18 +251,24 @@ class Session {
     const { options, run, model } = this;
     const plan = this.stages[index]!;
     this.setTrainable(plan);
-    return fitStage<CheckpointState>({
+    const split = this.split(plan);
+    const close = async () => {
+      if (!split) return;
+      this.prefixes.set(index, { cut: split.cut, engine: split.prefixEngine ? describeEngine(split.prefixEngine) : null });
+      await split.close();
+    };
+    const fitted = fitStage<CheckpointState>({
       plan,
       span: stageEpochs(this.stages, index),
       run,
       index,
-      ctx: this.epochContext(plan),
+      ctx: this.epochContext(plan, split),
       fit: this.fit,
       evaluated: this.evaluated,
       seed: options.seed,
       lrSchedule: options.lrSchedule,
       warmup: options.warmup,
-      ...(options.patience !== undefined ? { patience: options.patience } : {}),
+      ...(plan.patience !== undefined ? { patience: plan.patience } : {}),
       train: { l2: options.l2, labelSmoothing: options.labelSmoothing, ...(options.classWeights === 'balanced' ? { classWeights: balancedClassWeights(this.fit.map((s) => s.label), model.classes) } : {}) },
       out: options.out,
       state: (record) => ({ version: 1, graph: this.graph.name, options, run, random: { seed: options.seed, nextEpoch: record.epoch + 1 } }),
@@ -246,6 +277,8 @@ class Session {
       onCheckpointer: (pending) => this.pending.push(pending),
       onEnd: (restoredBest) => (this.restoredBest = restoredBest),
     });
+    // the engine is released when the stage ends, or with the subscription (an interrupted run)
+    return concat(fitted, defer(close).pipe(ignoreElements())).pipe(finalize(() => void close()));
   }
 
   /** Every stage from where the run stands → save → the timed full pass → the report. */
@@ -285,9 +318,14 @@ class Session {
                 validationImages: this.evaluated.length,
                 lrSchedule: options.lrSchedule,
                 warmup: options.warmup,
-                patience: options.patience ?? null,
+                patience: this.stages.at(-1)!.patience ?? null,
                 resumedAfterEpoch: this.resumedAfterEpoch,
-                stages: this.stages.map(({ name, epochs, lr, input }) => ({ name, epochs, lr, input })),
+                stages: this.stages.map(({ name, epochs, lr, input }, i) => {
+                  const span = stageEpochs(this.stages, i);
+                  const ran = run.history.filter((h) => h.epoch > span.first && h.epoch <= span.last);
+                  const prefix = this.prefixes.get(i);
+                  return { name, epochs, lr, input, patience: this.stages[i]!.patience ?? null, epochsRun: ran.length, seconds: ran.reduce((t, h) => t + h.seconds, 0), ...(prefix ? { frozenPrefix: prefix } : {}) };
+                }),
               },
               savedBytes,
               pass,
@@ -340,9 +378,9 @@ class Session {
   }
 
   /** The inference engine the run asked for, on `network` (or on its saved ONNX file); notices said once per run. */
-  private openEngine(network: LayersModel, preprocessing: Preprocessing, onnx?: string): Promise<InferenceEngine> {
+  private openEngine(network: LayersModel, preprocessing: Preprocessing, onnx?: string, upTo?: string): Promise<InferenceEngine> {
     const { options } = this;
-    return openEngine(network, { preprocessing, workers: options.workers, engine: options.engine, provider: options.provider, ...(onnx ? { onnx } : {}), onNotice: (line) => this.notice(line) });
+    return openEngine(network, { preprocessing, workers: options.workers, engine: options.engine, provider: options.provider, ...(onnx ? { onnx } : {}), ...(upTo ? { upTo } : {}), onNotice: (line) => this.notice(line) });
   }
 
   private readonly noticed = new Set<string>();

@@ -48,6 +48,8 @@ export interface ExperimentOptions {
   fineTuneEpochs?: number;
   /** The second stage's learning rate (default: a tenth of `lr`). */
   fineTuneLr?: number;
+  /** The second stage's early-stopping patience (default: `patience`), so the head's stage can run its validated epochs while fine-tuning stops when it overfits. */
+  fineTunePatience?: number;
   /** `balanced` weighs every class equally in the loss (what mean per-class accuracy rewards). */
   classWeights: 'none' | 'balanced';
   /** L2 penalty on the head's kernels. */

@@ -1,6 +1,6 @@
 import type { ExperimentOptions, Recipe } from './graph.js';
 
-type Settings = Partial<Omit<ExperimentOptions, 'data' | 'out' | 'fineTune' | 'fineTuneEpochs' | 'fineTuneLr'>>;
+type Settings = Partial<Omit<ExperimentOptions, 'data' | 'out' | 'fineTune' | 'fineTuneEpochs' | 'fineTuneLr' | 'fineTunePatience'>>;
 
 /**
  * The head setting chosen on validation splits of Caltech-101's training images (never its test
@@ -29,10 +29,20 @@ export function trainEndToEnd(settings: Settings): Recipe {
 }
 
 /**
+ * How the two-stage recipe validates unless told otherwise: a tenth of each class's training
+ * images held out, and the fine-tuning stage stopped once its validation loss has not improved for
+ * 2 epochs, its best epoch's weights restored (fine-tuning overfits within a few epochs, and the
+ * epoch to stop at must not be chosen on the test images). The head's stage runs its validated
+ * epochs as the one-stage graphs do.
+ */
+export const TWO_STAGE_VALIDATION = { valSplit: 0.1, fineTunePatience: 2 } as const satisfies Partial<ExperimentOptions>;
+
+/**
  * The Keras transfer-learning recipe in two stages: the head on cached features of the frozen
- * backbone, then the backbone's top `blocks` blocks and the head together on augmented images at a
- * lower learning rate.
+ * backbone, then the backbone's top `blocks` blocks and the head together on freshly augmented
+ * images at a lower learning rate (the frozen part below them on the inference engine, see
+ * `SplitNetwork`), validated on held-out training images ({@link TWO_STAGE_VALIDATION}).
  */
 export function headThenFineTune(stages: { head: Settings & { epochs: number; lr: number }; fineTune: { blocks: number; epochs: number; lr: number } }): Recipe {
-  return { kind: 'head, then fine-tune', defaults: { ...stages.head, cache: true, fineTune: stages.fineTune.blocks, fineTuneEpochs: stages.fineTune.epochs, fineTuneLr: stages.fineTune.lr } };
+  return { kind: 'head, then fine-tune', defaults: { ...TWO_STAGE_VALIDATION, ...stages.head, cache: true, fineTune: stages.fineTune.blocks, fineTuneEpochs: stages.fineTune.epochs, fineTuneLr: stages.fineTune.lr } };
 }

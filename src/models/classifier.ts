@@ -20,6 +20,12 @@ export interface Classifier {
   readonly weights: string;
   /** An ensemble's members, whose frozen backbones together feed `head` (see `ensemble.ts`). */
   readonly members?: readonly Classifier[];
+  /**
+   * Set on the trainable top of a split backbone (`split.ts`): `backbone` begins at this layer's
+   * output, and its batches carry the activations there (computed by an engine on the frozen
+   * prefix) as features, not pixels.
+   */
+  readonly cut?: string;
 }
 
 /** What runs at inference: the backbone (or an ensemble's member backbones) and the head. */

@@ -602,7 +602,11 @@ class Exporter {
  * layer may also be one of a nested model that reads `model`'s own input: a saved classifier's
  * backbone.
  */
-function prefixOf(model: tfl.LayersModel, name: string): tfl.LayersModel {
+/**
+ * `model` up to (and including) layer `name`, found in it or in a model it applies to its input
+ * (a classifier's backbone). It shares `model`'s layers and owns no tensors: never dispose it.
+ */
+export function prefixOf(model: tfl.LayersModel, name: string): tfl.LayersModel {
   const owner = [model, ...model.layers.filter((l): l is tfl.LayersModel => isModel(l) && l.inboundNodes.some((n) => n.inputTensors[0]?.id === model.inputs[0]!.id))].find((m) =>
     m.layers.some((l) => l.name === name),
   );

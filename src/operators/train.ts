@@ -3,7 +3,7 @@ import { concatMap, type OperatorFunction } from 'rxjs';
 import type { Batch, ImageBatch, StepResult } from '../core/types.js';
 import type { Classifier } from '../models/classifier.js';
 import { yieldToEventLoop } from '../core/schedule.js';
-import { backboneFeatures, lossSum } from '../core/forward.js';
+import { backboneFeatures, cutActivations, lossSum } from '../core/forward.js';
 import { normalize } from '../core/normalize.js';
 
 
@@ -73,8 +73,9 @@ export function train(classifier: Classifier, optimizer: tf.Optimizer, options: 
     let loss: tf.Scalar;
     try {
       loss = tf.tidy(() => {
-        if (tuned && 'features' in batch) throw new Error('a fine-tuned backbone trains on images, not cached features');
-        const input = tuned ? normalize(batch as ImageBatch, classifier.preprocessing) : backboneFeatures(classifier, batch);
+        // a fine-tuned backbone takes images, or (the top of a split one) the activations at its cut
+        if (tuned && 'features' in batch && !classifier.cut) throw new Error('a fine-tuned backbone trains on images, not cached features');
+        const input = tuned ? ('features' in batch ? cutActivations(classifier, batch) : normalize(batch as ImageBatch, classifier.preprocessing)) : backboneFeatures(classifier, batch);
         const labels = tf.oneHot(tf.tensor1d(batch.y, 'int32'), classifier.classes);
         const weights = options.classWeights ? tf.tensor1d(Float32Array.from(batch.y, (c) => options.classWeights![c]!)) : undefined;
         return optimizer.minimize(

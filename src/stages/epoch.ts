@@ -16,7 +16,10 @@ import { countImages } from './feed.js';
 export type BatchSource = <T extends Predictions>(samples: readonly Sample[], epoch: number, training: boolean, step: OperatorFunction<Batch, T>) => Observable<T>;
 
 export interface EpochContext {
+  /** The classifier trained (what callbacks save and restore). */
   model: Classifier;
+  /** What the steps run, when not `model` itself: the trainable top of its split backbone, sharing its weights and fed the activations at the cut. */
+  network?: Classifier;
   source: BatchSource;
   meter?: Meter;
   onProgress?: (progress: Progress) => void;
@@ -42,10 +45,10 @@ function summary(ctx: EpochContext, phase: Progress['phase'], epoch: number, tot
 
 /** One epoch of optimisation over `samples` in their order: the training figures, as the batches were before each step. */
 export function trainEpoch(ctx: EpochContext, epoch: number, samples: readonly Sample[], optimizer: tf.Optimizer, options: TrainOptions = {}): Observable<Metrics> {
-  return ctx.source(samples, epoch, true, timed(ctx.meter, 'train', train(ctx.model, optimizer, options), countImages)).pipe(summary(ctx, 'train', epoch, samples.length));
+  return ctx.source(samples, epoch, true, timed(ctx.meter, 'train', train(ctx.network ?? ctx.model, optimizer, options), countImages)).pipe(summary(ctx, 'train', epoch, samples.length));
 }
 
 /** The classifier's figures on `samples` in inference mode. */
 export function evaluate(ctx: EpochContext, epoch: number, samples: readonly Sample[]): Observable<Metrics> {
-  return ctx.source(samples, epoch, false, timed(ctx.meter, 'predict', predict(ctx.model), countImages)).pipe(summary(ctx, 'evaluate', epoch, samples.length));
+  return ctx.source(samples, epoch, false, timed(ctx.meter, 'predict', predict(ctx.network ?? ctx.model), countImages)).pipe(summary(ctx, 'evaluate', epoch, samples.length));
 }

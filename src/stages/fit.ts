@@ -72,7 +72,7 @@ export function fitStage<S>(o: FitOptions<S>): Observable<EpochRecord> {
         return trainEpoch(o.ctx, epoch, shuffled(o.fit, randomFor(o.seed, 'epoch', epoch)), optimizer, o.train).pipe(
           concatMap((fitted) =>
             evaluate(o.ctx, epoch, o.evaluated).pipe(
-              map((val): EpochRecord => ({ epoch, loss: fitted.loss, top1: fitted.top1, valLoss: val.loss, valTop1: val.top1, lr: schedule.current, seconds: (performance.now() - start) / 1000 })),
+              map((val): EpochRecord => ({ epoch, loss: fitted.loss, top1: fitted.top1, valLoss: val.loss, valTop1: val.top1, valMeanPerClass: val.meanPerClass, lr: schedule.current, seconds: (performance.now() - start) / 1000 })),
             ),
           ),
           concatMap(async (record) => {

@@ -11,6 +11,8 @@ export interface StagePlan {
   augment: boolean;
   /** The backbone's unfrozen blocks train with the head. */
   tuneBackbone: boolean;
+  /** Early stopping on the validation loss, the best epoch restored at the stage's end (absent: every epoch runs, the last one's weights kept). */
+  patience?: number;
 }
 
 export interface PlanOptions {
@@ -21,6 +23,8 @@ export interface PlanOptions {
   fineTune?: number;
   fineTuneEpochs?: number;
   fineTuneLr?: number;
+  patience?: number;
+  fineTunePatience?: number;
 }
 
 /**
@@ -35,14 +39,15 @@ export function planStages(options: PlanOptions, model: Pick<Classifier, 'backbo
   if (model.members && (options.fineTune || !options.cache)) throw new Error('the ensemble graph trains one head on its members\' cached features: --fine-tune and --no-cache do not apply');
   const cached = (model.backbone !== null || model.members !== undefined) && options.cache;
   const head = { epochs: options.epochs, lr: options.lr, input: cached ? 'features' : 'images', augment: !cached && options.augment } as const;
+  const patience = (p: number | undefined) => (p !== undefined ? { patience: p } : {});
   if (options.fineTune && options.fineTuneEpochs) {
     return [
-      { name: 'head', ...head, tuneBackbone: false },
-      { name: 'fine-tune', epochs: options.fineTuneEpochs, lr: options.fineTuneLr ?? options.lr / 10, input: 'images', augment: options.augment, tuneBackbone: true },
+      { name: 'head', ...head, tuneBackbone: false, ...patience(options.patience) },
+      { name: 'fine-tune', epochs: options.fineTuneEpochs, lr: options.fineTuneLr ?? options.lr / 10, input: 'images', augment: options.augment, tuneBackbone: true, ...patience(options.fineTunePatience ?? options.patience) },
     ];
   }
-  if (options.fineTune) return [{ name: 'train', epochs: options.epochs, lr: options.lr, input: 'images', augment: options.augment, tuneBackbone: true }];
-  return [{ name: 'train', ...head, tuneBackbone: false }];
+  if (options.fineTune) return [{ name: 'train', epochs: options.epochs, lr: options.lr, input: 'images', augment: options.augment, tuneBackbone: true, ...patience(options.patience) }];
+  return [{ name: 'train', ...head, tuneBackbone: false, ...patience(options.patience) }];
 }
 
 /** The epochs of stage `index`: (first, last], numbered across stages. */
