@@ -8,12 +8,8 @@
  *   npm run bench -- --only overlap      some sections: operators, overhead, overlap, memory
  *   npm run bench -- --models all        forward/train rows for every architecture (slow: VGG-19 …)
  *   npm run bench -- peer [--quick]      PyTorch DataLoader and torchvision MobileNetV2 vs rxcnn
-<<<<<<< HEAD
  *   npm run bench -- accuracy            Caltech-101 accuracy of the plain command, ensembles, TTA, two-stage (bench/accuracy.ts)
-=======
- *   npm run bench -- accuracy            Caltech-101 transfer-learning accuracy (bench/accuracy.ts)
  *   npm run bench -- two-stage           the two-stage recipe's validation curve (bench/two-stage.ts)
->>>>>>> twostage
  *   npm run bench -- backends | render   bench/backends.ts, bench/render-check.ts
  *   npm run bench -- engines             ONNX Runtime on rxcnn's ONNX export vs tfjs-wasm workers (bench/engines.ts)
  *   npm run bench -- epochs-rss          resident memory epoch by epoch (bench/epochs-rss.ts)
