@@ -10,7 +10,8 @@ type Settings = Partial<Omit<ExperimentOptions, 'data' | 'out' | 'fineTune' | 'f
  * offline weights; Inception-ResNet-v2 and EfficientNet, whose weights cannot be fetched here, take
  * it as the recipe of their kind (a frozen ImageNet backbone under a trained head), unvalidated.
  */
-export const VALIDATED_HEAD = { epochs: 30, lr: 1e-3, classWeights: 'balanced', l2: 1e-4, featureNorm: 10 } as const satisfies Settings;
+export const HAND_CHOSEN_HEAD = { epochs: 30, lr: 1e-3, classWeights: 'balanced', l2: 1e-4, featureNorm: 10 } as const satisfies Settings;
+export const VALIDATED_HEAD = HAND_CHOSEN_HEAD;
 
 /**
  * A frozen backbone's features computed once (cached on disk), then every epoch trains the head on
