@@ -20,6 +20,8 @@ export interface SearchPlan {
   start: HeadSettings;
   /** The epochs a setting is scored at: checkpoints of one run to the last of them. */
   checkpoints: readonly number[];
+  /** The start setting is also scored at these epochs (the recipe as it was: its own epoch count), running on past the checkpoints if need be. */
+  reference?: number;
   /** Searched one after another, each around the best setting so far. */
   axes: readonly Axis[];
   /** Validation splits (K). */
@@ -62,11 +64,11 @@ export function best(rows: readonly Row[]): Row {
   return rows.reduce((a, b) => (b.mean > a.mean ? b : a));
 }
 
-/** One setting run on every split to the last checkpoint; a row per checkpoint. */
-async function evaluate(model: string, settings: HeadSettings, plan: SearchPlan, run: TrialRunner): Promise<{ rows: Row[]; seconds: number }> {
-  const last = Math.max(...plan.checkpoints);
+/** One setting run on every split to the last of `checkpoints`; a row per checkpoint. */
+async function evaluate(model: string, settings: HeadSettings, plan: SearchPlan, run: TrialRunner, checkpoints: readonly number[] = plan.checkpoints): Promise<{ rows: Row[]; seconds: number }> {
+  const last = Math.max(...checkpoints);
   const results = await Promise.all(Array.from({ length: plan.splits }, (_, split) => run(model, split, settings, last)));
-  const rows = [...plan.checkpoints]
+  const rows = [...new Set(checkpoints)]
     .sort((a, b) => a - b)
     .map((epochs) => {
       const perSplit = results.map((r) => r.meanPerClass[epochs - 1]!);
@@ -80,27 +82,27 @@ async function evaluate(model: string, settings: HeadSettings, plan: SearchPlan,
  * tried around the best row so far (settings already run are not run again). The winner is the
  * best row of everything run, so it is the argmax of the table.
  */
-export async function searchModel(model: string, plan: SearchPlan, run: TrialRunner, options: { referenceEpochs?: number; onStep?: (step: string, best: Row) => void } = {}): Promise<ModelSearch> {
+export async function searchModel(model: string, plan: SearchPlan, run: TrialRunner, onStep?: (step: string, best: Row) => void): Promise<ModelSearch> {
   const done = new Map<string, Row[]>();
   let trials = 0;
   let trialSeconds = 0;
-  const tryAll = async (candidates: readonly HeadSettings[]) => {
+  const tryAll = async (candidates: readonly HeadSettings[], checkpoints = plan.checkpoints) => {
     const fresh = candidates.filter((s, i) => !done.has(settingsKey(s)) && candidates.findIndex((c) => settingsKey(c) === settingsKey(s)) === i);
-    const results = await Promise.all(fresh.map((s) => evaluate(model, s, plan, run)));
+    const results = await Promise.all(fresh.map((s) => evaluate(model, s, plan, run, checkpoints)));
     fresh.forEach((s, i) => done.set(settingsKey(s), results[i]!.rows));
     trials += fresh.length * plan.splits;
     trialSeconds += results.reduce((n, r) => n + r.seconds, 0);
   };
   const rows = () => [...done.values()].flat();
-  await tryAll([plan.start]);
-  options.onStep?.('start', best(rows()));
+  await tryAll([plan.start], plan.reference === undefined ? plan.checkpoints : [...plan.checkpoints, plan.reference]);
+  onStep?.('start', best(rows()));
   for (const axis of plan.axes) {
     const around = best(rows()).settings;
     await tryAll(axis.values.map((value) => ({ ...around, [axis.name]: value })));
-    options.onStep?.(axis.name, best(rows()));
+    onStep?.(axis.name, best(rows()));
   }
   const all = rows();
-  const reference = options.referenceEpochs === undefined ? null : (done.get(settingsKey(plan.start))!.find((r) => r.epochs === options.referenceEpochs) ?? null);
+  const reference = plan.reference === undefined ? null : done.get(settingsKey(plan.start))!.find((r) => r.epochs === plan.reference)!;
   return { model, rows: all, winner: best(all), reference, trials, trialSeconds };
 }
 

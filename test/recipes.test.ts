@@ -79,17 +79,17 @@ describe('recipe bench', () => {
   });
 
   it('searches axis by axis around the best row so far, and the winner is the argmax of the table', async () => {
-    const plan: SearchPlan = { start: START, checkpoints: [1, 2], axes: [{ name: 'featureNorm', values: [0, 10] }, { name: 'lr', values: [1e-3, 3e-3] }], splits: 2 };
+    const plan: SearchPlan = { start: START, checkpoints: [1, 2], reference: 3, axes: [{ name: 'featureNorm', values: [0, 10] }, { name: 'lr', values: [1e-3, 3e-3] }], splits: 2 };
     const steps: string[] = [];
-    const search = await searchModel(MODEL, plan, localRunner(setup), { referenceEpochs: 2, onStep: (step) => steps.push(step) });
+    const search = await searchModel(MODEL, plan, localRunner(setup), (step) => steps.push(step));
     expect(steps).toEqual(['start', 'featureNorm', 'lr']);
-    // start (featureNorm 10, lr 1e-3), featureNorm 0, then lr 3e-3 around the better norm: 3 settings × 2 checkpoints
-    expect(search.rows).toHaveLength(6);
+    // the start (featureNorm 10, lr 1e-3) at epochs 1, 2 and the reference's 3; featureNorm 0; then lr 3e-3 around the better norm
+    expect(search.rows.map((r) => r.epochs)).toEqual([1, 2, 3, 1, 2, 1, 2]);
     expect(search.trials).toBe(6);
-    const afterNorm = best(search.rows.slice(0, 4)).settings.featureNorm;
-    expect(search.rows.slice(4).every((r) => r.settings.featureNorm === afterNorm && r.settings.lr === 3e-3)).toBe(true);
+    const afterNorm = best(search.rows.slice(0, 5)).settings.featureNorm;
+    expect(search.rows.slice(5).every((r) => r.settings.featureNorm === afterNorm && r.settings.lr === 3e-3)).toBe(true);
     expect(search.winner.mean).toBe(Math.max(...search.rows.map((r) => r.mean)));
-    expect(search.reference).toMatchObject({ settings: START, epochs: 2 });
+    expect(search.reference).toMatchObject({ settings: START, epochs: 3 });
     for (const row of search.rows) expect(row.mean).toBeCloseTo(row.perSplit.reduce((a, b) => a + b, 0) / row.perSplit.length, 12);
     const table = formatSearch(search).split('\n');
     expect(table[2]).toMatch(/^\| 1 \(winner/);
