@@ -107,30 +107,17 @@ export async function searchModel(model: string, plan: SearchPlan, run: TrialRun
 }
 
 /**
- * Runs every model's winning setting on every other model (what is not run yet), so that one
- * setting can be chosen for models the bench cannot search: the row scored on all models with the
- * best mean over them. Returns it with its score per model. The rows it adds join each model's
- * table, and a model's winner becomes one of them if it scores higher there (the winner stays the
- * argmax of the table).
+ * One setting for models the bench cannot search: of the rows every searched model ran (the start
+ * setting and the first axis at least, since every search starts from the same setting), the one
+ * with the best mean over the models, with its score on each.
  */
-export async function commonRecipe(searches: readonly ModelSearch[], plan: SearchPlan, run: TrialRunner): Promise<{ settings: HeadSettings; epochs: number; perModel: Record<string, number>; mean: number }> {
-  await Promise.all(
-    searches.map(async (search) => {
-      const have = new Set(search.rows.map((r) => settingsKey(r.settings)));
-      const missing = searches.map((s) => s.winner.settings).filter((s, i, all) => !have.has(settingsKey(s)) && all.findIndex((o) => settingsKey(o) === settingsKey(s)) === i);
-      for (const result of await Promise.all(missing.map((s) => evaluate(search.model, s, plan, run)))) {
-        search.rows.push(...result.rows);
-        search.trials += plan.splits;
-        search.trialSeconds += result.seconds;
-      }
-      search.winner = best(search.rows);
-    }),
-  );
+export function commonRecipe(searches: readonly ModelSearch[]): { settings: HeadSettings; epochs: number; perModel: Record<string, number>; mean: number } {
   const key = (r: Row) => `${settingsKey(r.settings)};epochs=${r.epochs}`;
-  const shared = searches[0]!.rows.filter((r) => searches.every((s) => s.rows.some((o) => key(o) === key(r))));
-  const scored = shared.map((r) => {
-    const perModel = Object.fromEntries(searches.map((s) => [s.model, s.rows.find((o) => key(o) === key(r))!.mean]));
-    return { settings: r.settings, epochs: r.epochs, perModel, mean: meanSd(Object.values(perModel)).mean };
+  const scored = searches[0]!.rows.flatMap((row) => {
+    const matches = searches.map((s) => s.rows.find((o) => key(o) === key(row)));
+    if (matches.some((m) => m === undefined)) return [];
+    const perModel = Object.fromEntries(searches.map((s, i) => [s.model, matches[i]!.mean]));
+    return [{ settings: row.settings, epochs: row.epochs, perModel, mean: meanSd(Object.values(perModel)).mean }];
   });
   return scored.reduce((a, b) => (b.mean > a.mean ? b : a));
 }
