@@ -8,7 +8,7 @@ import { validationSplits, type HeadSettings } from '../bench/recipe-trial.js';
 import { main, recipeFeatures, START, trainingPart } from '../bench/recipes.js';
 import type { Sample } from '../src/core/types.js';
 import { FeatureCache } from '../src/features/cache.js';
-import { experiment, getGraph } from '../src/graphs/index.js';
+import { experiment, getGraph, HEAD_RECIPES } from '../src/graphs/index.js';
 import { cacheDir } from '../src/models/weights.js';
 import { FIXTURE_ROOT, temporaryDir } from './helpers.js';
 
@@ -119,5 +119,28 @@ describe('recipe bench', () => {
     await expect(main(['--splits', 'two'])).rejects.toThrow("--splits takes a whole number, got 'two'");
     await expect(main(['--fraction', '1.5'])).rejects.toThrow('--fraction takes a number between 0 and 1');
     await expect(main(['--data', join(await temporaryDir(), 'none')])).rejects.toThrow(/Caltech-101 not found at/);
+  });
+});
+
+describe('per-architecture head recipes', () => {
+  it("each graph defaults to its model's recipe (the recipe of its kind where the bench could not search it)", () => {
+    const defaults = (graph: string) => getGraph(graph).experiment.defaults;
+    expect(defaults('mobilenetv2')).toMatchObject(HEAD_RECIPES.mobilenetv2_050);
+    expect(defaults('mobilenetv2_050')).toMatchObject(HEAD_RECIPES.mobilenetv2_050);
+    expect(defaults('mobilenetv2_035')).toMatchObject(HEAD_RECIPES.mobilenetv2_035);
+    expect(defaults('mobilenetv1')).toMatchObject(HEAD_RECIPES.mobilenetv1_025);
+    expect(defaults('squeezenet')).toMatchObject(HEAD_RECIPES.squeezenet);
+    expect(defaults('inceptionresnetv2')).toMatchObject(HEAD_RECIPES.frozenBackbone);
+    expect(defaults('efficientnetb3')).toMatchObject(HEAD_RECIPES.frozenBackbone);
+    expect(defaults('mobilenetv2-finetune')).toMatchObject(HEAD_RECIPES.mobilenetv2_050);
+    expect(defaults('ensemble')).toMatchObject(HEAD_RECIPES.ensemble);
+  });
+
+  it('flags override the recipe, the rest of it stays', async () => {
+    const given = { featureNorm: 0, epochs: 1 } as const;
+    const report = await lastValueFrom(experiment(getGraph('squeezenet'), { data: FIXTURE_ROOT, out: join(await temporaryDir(), 'run'), limit: 20, imageSize: 40, weights: 'none', ...given }));
+    const { lr, l2, classWeights } = HEAD_RECIPES.squeezenet;
+    expect(report.options).toMatchObject({ ...given, lr, l2, classWeights });
+    expect(report.history).toHaveLength(1);
   });
 });
