@@ -10,6 +10,7 @@
  *   npm run bench -- peer [--quick]      PyTorch DataLoader and torchvision MobileNetV2 vs rxcnn
  *   npm run bench -- accuracy            Caltech-101 accuracy of the plain command, ensembles, TTA, two-stage (bench/accuracy.ts)
  *   npm run bench -- two-stage           the two-stage recipe's validation curve (bench/two-stage.ts)
+ *   npm run bench -- recipes             each model's head recipe chosen on validation splits of the training part (bench/recipes.ts)
  *   npm run bench -- backends | render   bench/backends.ts, bench/render-check.ts
  *   npm run bench -- engines             ONNX Runtime on rxcnn's ONNX export vs tfjs-wasm workers (bench/engines.ts)
  *   npm run bench -- epochs-rss          resident memory epoch by epoch (bench/epochs-rss.ts)
@@ -37,7 +38,7 @@ type Section = (typeof SECTIONS)[number];
 const DEFAULT_MODELS = 'mobilenetv2:0.5,mobilenetv1:0.25,squeezenet';
 
 /** Benches that live in files of their own, each exporting `main(argv)`. */
-const DELEGATED: Record<string, string> = { accuracy: './accuracy.js', 'two-stage': './two-stage.js', backends: './backends.js', engines: './engines.js', render: './render-check.js', 'epochs-rss': './epochs-rss.js' };
+const DELEGATED: Record<string, string> = { accuracy: './accuracy.js', recipes: './recipes.js', 'two-stage': './two-stage.js', backends: './backends.js', engines: './engines.js', render: './render-check.js', 'epochs-rss': './epochs-rss.js' };
 
 const today = () => new Date().toISOString().slice(0, 10);
 const load = () => loadavg().map((l) => l.toFixed(2)).join(', ');

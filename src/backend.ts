@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 // tfjs-core's Node bundle leaves registering the op gradients to tfjs-layers' bundle.
 import '@tensorflow/tfjs-layers';
 import { installConvolutionGradients } from './backends/gradients.js';
+import { installFasterTransposedMatMul } from './backends/matmul.js';
 import { installMaxPoolGradient } from './backends/max-pool-gradient.js';
 
 /** Which TensorFlow.js backend computes: `auto` takes the fastest one that loads here. */
@@ -66,6 +67,7 @@ async function activate(candidate: Candidate): Promise<void> {
   // Production mode: no debug checks, and no console advice from tfjs (rxcnn reports the backend itself).
   tf.env().set('PROD', true);
   installConvolutionGradients(candidate.backend);
+  installFasterTransposedMatMul(candidate.backend);
   if (!(await tf.setBackend(candidate.backend))) throw new Error(`tfjs could not initialise the ${candidate.backend} backend`);
   await tf.ready();
   // Checked by running it, so it needs the backend active.

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { describeModels, formatModels } from '../src/cli/models.js';
-import { getGraph, listGraphs } from '../src/graphs/index.js';
+import { getGraph, HEAD_RECIPES, headOnCachedFeatures, listGraphs, recipeOf } from '../src/graphs/index.js';
 import { countParams, createModel, disposeClassifier, getModel, getVariant, listModels, listVariants } from '../src/models/index.js';
 import { loadKerasH5, readKerasH5 } from '../src/models/keras-h5.js';
 import { makeDivisible } from '../src/models/keras-util.js';
@@ -75,7 +75,12 @@ describe('the model zoo matches Keras applications', () => {
     const names = listGraphs().map((g) => g.name);
     expect(new Set(names).size).toBe(names.length);
     expect(names).toEqual(expect.arrayContaining(['mobilenetv2', 'mobilenetv2_035', 'mobilenetv2_050', 'mobilenetv1_025', 'squeezenet', 'mobilenetv2-finetune']));
-    expect(getGraph('mobilenetv2_035')).toMatchObject({ name: 'mobilenetv2_035', model: 'mobilenetv2_035', experiment: getGraph('mobilenetv2').experiment });
+    // a variant the recipe bench searched runs its own recipe; one it could not, its architecture's
+    expect(getGraph('mobilenetv2_035')).toMatchObject({ name: 'mobilenetv2_035', model: 'mobilenetv2_035', experiment: headOnCachedFeatures(HEAD_RECIPES.mobilenetv2_035) });
+    expect(getGraph('mobilenetv2_100')).toMatchObject({ name: 'mobilenetv2_100', model: 'mobilenetv2_100', experiment: getGraph('mobilenetv2').experiment });
+    expect(getGraph('mobilenetv2_100')).not.toHaveProperty('variants');
+    expect(recipeOf(getGraph('mobilenetv2'), 0.35)).toBe(getGraph('mobilenetv2_035').experiment);
+    expect(recipeOf(getGraph('mobilenetv2'), 1)).toBe(getGraph('mobilenetv2').experiment);
     expect(() => getGraph('squeezenet_100')).toThrow(/^unknown graph 'squeezenet_100'; known graphs: .*mobilenetv2_035/);
   });
 

@@ -1,12 +1,13 @@
 import { availableParallelism } from 'node:os';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import type { ImageBatch } from '../core/types.js';
 import type { Preprocessing } from '../models/preprocessing.js';
 import { normalize } from '../core/normalize.js';
+import { startWorker } from '../core/worker.js';
 import { movable, type SliceRequest, type WorkerReply, type WorkerRequest, type WorkerSetup } from './parallel-protocol.js';
 
 export interface ParallelModelOptions {
@@ -26,17 +27,9 @@ interface Pending {
   reject(error: Error): void;
 }
 
-/**
- * Starts a worker running the worker module next to this one. From TypeScript sources the worker
- * first registers tsx's loader itself: loader hooks from the parent's --import do not reach a
- * worker's entry file in Node 20.
- */
-function startWorker(setup: WorkerSetup): Worker {
-  const script = new URL(`./parallel-worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
-  if (!script.pathname.endsWith('.ts')) return new Worker(script, { workerData: setup });
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const boot = `import(${JSON.stringify(tsx)}).then((api) => api.register()).then(() => import(${JSON.stringify(script.href)}))`;
-  return new Worker(boot, { eval: true, workerData: setup });
+/** Starts a worker running the worker module next to this one (compiled or TypeScript). */
+function startParallelWorker(setup: WorkerSetup): Worker {
+  return startWorker(new URL(`./parallel-worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url), setup);
 }
 
 /** Row ranges splitting `rows` into at most `parts` contiguous, nearly equal slices. */
@@ -85,7 +78,7 @@ export class ParallelModel {
       return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
     }));
     const backend = options.backend ?? 'wasm';
-    const workers = Array.from({ length: count }, () => startWorker({ backend, artifacts: artifacts! }));
+    const workers = Array.from({ length: count }, () => startParallelWorker({ backend, artifacts: artifacts! }));
     try {
       const started = await Promise.all(workers.map((worker) => ready(worker)));
       const pool = new ParallelModel(workers, started[0]!, options.mainThread ? model : null);

@@ -1,6 +1,6 @@
 import { registerGraph, type GraphDefinition } from './graph.js';
 import { ENSEMBLE_MODEL } from '../models/ensemble.js';
-import { headOnCachedFeatures, VALIDATED_HEAD } from './recipes.js';
+import { HEAD_RECIPES, headOnCachedFeatures } from './recipes.js';
 
 /**
  * One softmax head on the concatenated cached features of several frozen backbones (`--members`;
@@ -11,7 +11,7 @@ export const ensembleGraph: GraphDefinition = {
   name: 'ensemble',
   model: ENSEMBLE_MODEL,
   description: 'one softmax head on the concatenated cached features of several frozen backbones (--members a,b,…)',
-  experiment: headOnCachedFeatures({ ...VALIDATED_HEAD, members: ['mobilenetv2_050', 'mobilenetv2_035', 'squeezenet', 'mobilenetv1_025'] }),
+  experiment: headOnCachedFeatures({ ...HEAD_RECIPES.ensemble, members: ['mobilenetv2_050', 'mobilenetv2_035', 'squeezenet', 'mobilenetv1_025'] }),
 };
 
 registerGraph(ensembleGraph);

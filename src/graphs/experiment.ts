@@ -28,7 +28,7 @@ import { SplitNetwork } from '../stages/split.js';
 import { RunInterrupted, writePartialReport, writeReport } from '../stages/report-writer.js';
 import { loadCheckpoint, restoreWeights } from '../training/checkpoint.js';
 import { holdOut } from '../training/validation.js';
-import { BASE_OPTIONS, type ExperimentOptions, type GraphDefinition } from './graph.js';
+import { BASE_OPTIONS, recipeOf, type ExperimentOptions, type GraphDefinition } from './graph.js';
 
 export { CHECKPOINT_DIR, type RunState } from '../stages/callbacks.js';
 export { PARTIAL_REPORT, RunInterrupted } from '../stages/report-writer.js';
@@ -68,7 +68,7 @@ type Given = Partial<ExperimentOptions> & Pick<ExperimentOptions, 'data' | 'out'
  * every image → report. Emits the run's events as they happen, and `done` with the report last.
  */
 export function experimentEvents(graph: GraphDefinition, given: Given, context: Partial<RunContext> = {}): Observable<RunEvent> {
-  const options: ExperimentOptions = { ...BASE_OPTIONS, ...graph.experiment.defaults, ...given };
+  const options: ExperimentOptions = { ...BASE_OPTIONS, ...recipeOf(graph, given.alpha).defaults, ...given };
   return new Observable<RunEvent>((subscriber) => {
     const emit: Emit = (event) => subscriber.next(event);
     const run = newRunState();

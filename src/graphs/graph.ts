@@ -1,5 +1,5 @@
 import { Registry } from '../core/registry.js';
-import { listVariants, type ModelVariant } from '../models/index.js';
+import { listVariants, variantName, type ModelVariant } from '../models/index.js';
 import type { EngineChoice, OnnxProviderChoice, Workers } from '../engines/index.js';
 import type { Decoder, ResizeMode } from '../operators/decode.js';
 import type { LrSchedule } from '../training/schedule.js';
@@ -103,6 +103,8 @@ export interface GraphDefinition {
   model: string;
   description: string;
   experiment: Recipe;
+  /** Variants (by tag, `mobilenetv2_035`) whose own recipe differs from the architecture's. */
+  variants?: Readonly<Record<string, Recipe>>;
 }
 
 export const BASE_OPTIONS: Omit<ExperimentOptions, 'data' | 'out'> = {
@@ -139,12 +141,21 @@ export const registerGraph = (definition: GraphDefinition) => graphs.register(de
 function variantGraph(variant: ModelVariant): GraphDefinition | undefined {
   const architecture = graphs.find(variant.definition.name);
   if (!architecture || variant.name === architecture.name || variant.alias) return undefined;
-  return { ...architecture, name: variant.name, model: variant.name, description: `the ${architecture.name} graph on ${variant.name} (alpha ${variant.alpha})` };
+  const { variants, ...graph } = architecture;
+  return { ...graph, name: variant.name, model: variant.name, description: `the ${architecture.name} graph on ${variant.name} (alpha ${variant.alpha})`, experiment: variants?.[variant.name] ?? architecture.experiment };
 }
 
 /** Every graph: those registered, and one per model variant whose architecture has a graph. */
 export const listGraphs = (): GraphDefinition[] =>
   [...graphs.list(), ...listVariants().flatMap((v) => variantGraph(v) ?? [])].sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
+
+/**
+ * The recipe a run of `graph` takes: with `--alpha` on an architecture's graph
+ * (`mobilenetv2 --alpha 0.35`), the recipe of that width's variant when it has its own.
+ */
+export function recipeOf(graph: GraphDefinition, alpha?: number): Recipe {
+  return (alpha !== undefined ? graph.variants?.[variantName(graph.model, alpha)] : undefined) ?? graph.experiment;
+}
 
 export function getGraph(name: string): GraphDefinition {
   const graph = graphs.find(name) ?? listVariants().flatMap((v) => (v.name === name ? (variantGraph(v) ?? []) : []))[0];

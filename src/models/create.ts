@@ -67,6 +67,16 @@ async function isPublishedFile(path: string, known: readonly KnownWeights[]): Pr
 }
 
 /**
+ * The head a transfer-learning architecture trains on its backbone's `features`-wide output (its
+ * study head, the feature scaling, the seed). Exported so that a head trained on features held in
+ * memory (the recipe bench) is the one `createModel` gives the graph.
+ */
+export function transferHead(definition: ModelDefinition, features: number, options: Pick<CreateModelOptions, 'classes' | 'featureNorm' | 'seed'>): LayersModel {
+  if (definition.training.kind !== 'transfer') throw new Error(`${definition.name} trains from scratch: it has no head on frozen features`);
+  return denseHead(features, options.classes, { ...definition.training.head, ...(options.featureNorm !== undefined ? { featureNorm: options.featureNorm } : {}), seed: options.seed });
+}
+
+/**
  * Builds a registered architecture as a {@link Classifier} for `classes` classes, as the study
  * trains it: a frozen backbone with ImageNet (or given) weights and a dense head, or the whole
  * network from scratch.
@@ -115,7 +125,7 @@ export async function createModel(name: string, options: CreateModelOptions): Pr
     if (options.fineTune) unfreezeLastBlocks(backbone, definition, options.fineTune);
     else backbone.trainable = false;
     const features = backbone.outputs[0]!.shape[1] as number;
-    return { name: label, inputSize, preprocessing: definition.preprocessing, classes, backbone, head: denseHead(features, classes, { ...definition.training.head, ...(options.featureNorm !== undefined ? { featureNorm: options.featureNorm } : {}), seed: options.seed }), weights: source };
+    return { name: label, inputSize, preprocessing: definition.preprocessing, classes, backbone, head: transferHead(definition, features, options), weights: source };
   } catch (error) {
     backbone.dispose();
     throw error;

@@ -31,6 +31,13 @@ export interface EnsembleOptions {
 }
 
 /**
+ * The ensemble's head on `width` concatenated features: a plain softmax layer (each member's
+ * features are scaled before they are put side by side, not in the head). Exported so that the
+ * recipe bench trains the head the graph trains.
+ */
+export const ensembleHead = (width: number, classes: number, seed: number) => denseHead(width, classes, { seed });
+
+/**
  * The members (each with its own weights, preprocessing and feature cache) at one input size — the
  * full pass decodes every image once for all of them — `inputSize`, else the largest of the
  * members' own (MobileNets 224, SqueezeNet 227); then a softmax head on their features side by side.
@@ -55,7 +62,7 @@ export async function createEnsemble(options: EnsembleOptions): Promise<Ensemble
       preprocessing: members[0]!.preprocessing,
       classes: options.classes,
       backbone: null,
-      head: denseHead(width, options.classes, { seed: options.seed }),
+      head: ensembleHead(width, options.classes, options.seed),
       weights: members.map((m) => `${m.name}: ${m.weights}`).join('; '),
       members,
       ...(options.featureNorm !== undefined ? { featureNorm: options.featureNorm } : {}),

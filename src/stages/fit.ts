@@ -32,8 +32,8 @@ export interface FitOptions<S> {
   warmup: number;
   patience?: number;
   train: TrainOptions;
-  /** The run folder the checkpoint goes to, and the JSON state it saves. */
-  out: string;
+  /** The run folder the checkpoint goes to, and the JSON state it saves; null: no checkpoints (a trial that is never resumed, such as the recipe bench's). */
+  out: string | null;
   state: (record: EpochRecord) => S;
   resumed: ResumedStage | null;
   /** After each epoch is recorded and checkpointed. */
@@ -57,9 +57,9 @@ export function fitStage<S>(o: FitOptions<S>): Observable<EpochRecord> {
     const best = o.patience !== undefined ? new BestWeights(o.ctx.model, o.resumed?.best ?? null) : null;
     if (!best) o.resumed?.best?.forEach((t) => t.dispose());
     const schedule = new LearningRateSchedule(optimizer, { lr: plan.lr, schedule: o.lrSchedule, warmup: o.warmup, epochs: plan.epochs, firstEpoch: span.first });
-    const checkpointer = new Checkpointer(o.out, o.ctx.model, optimizer, best, o.state);
-    o.onCheckpointer(() => checkpointer.pending);
-    const callbacks: Callback[] = [schedule, ...(best ? [best, new EarlyStopping(o.patience!)] : []), checkpointer];
+    const checkpointer = o.out === null ? null : new Checkpointer(o.out, o.ctx.model, optimizer, best, o.state);
+    if (checkpointer) o.onCheckpointer(() => checkpointer.pending);
+    const callbacks: Callback[] = [schedule, ...(best ? [best, new EarlyStopping(o.patience!)] : []), ...(checkpointer ? [checkpointer] : [])];
     const restoreSlots = defer(async () => {
       const slots = o.resumed?.slots;
       if (slots) await restoreOptimizer(optimizer, slots).finally(() => slots.forEach((s) => s.tensor.dispose()));
