@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { lastValueFrom } from 'rxjs';
+import { useBackend } from '../src/backend.js';
 import { compare } from '../src/compare/run.js';
 import { writeJsonAtomic } from '../src/core/files.js';
 import { percent } from '../src/core/format.js';
@@ -93,6 +94,7 @@ async function single(graph: string, options: Partial<ExperimentOptions>, out: s
 
 export async function benchAccuracy(sections: readonly Section[], say: (row: AccuracyRow) => void): Promise<AccuracyRow[]> {
   if (!existsSync(DATA)) throw new Error(`Caltech-101 not found at ${DATA}; this benchmark needs ../shared/data/caltech101`);
+  await useBackend('auto');
   const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
   const runs = join(ROOT, 'runs', `accuracy-${stamp}`);
   const rows: AccuracyRow[] = [];
