@@ -124,17 +124,19 @@ export function commonRecipe(searches: readonly ModelSearch[]): { settings: Head
 
 /** Scores two decimals finer than the project's `percent`: the settings differ by tenths of a point. */
 export const points = (fraction: number) => (100 * fraction).toFixed(2);
-const fmt = (s: HeadSettings) => [String(s.featureNorm), String(s.l2), String(s.lr), s.classWeights, String(s.labelSmoothing)];
-
-/** A model's table: its best `top` rows, and the reference row (the recipe before) if it is not among them. */
+/** A model's table: its best `top` rows, and the reference row (the hand-chosen recipe) if it is not among them; label smoothing only when some row has it. */
 export function formatSearch(search: ModelSearch, top = 8): string {
   const ranked = [...search.rows].sort((a, b) => b.mean - a.mean);
   const shown = ranked.slice(0, top);
   if (search.reference && !shown.includes(search.reference)) shown.push(search.reference);
-  const header = '| rank | feature norm | L2 | lr | epochs | class weights | label smoothing | mean per-class (mean ± sd over splits) | per split |';
+  const smoothing = search.rows.some((r) => r.settings.labelSmoothing !== 0);
+  const columns = ['feature norm', 'L2', 'lr', 'epochs', 'class weights', ...(smoothing ? ['label smoothing'] : [])];
+  const header = `| rank | ${columns.join(' | ')} | mean per-class (mean ± sd over splits) | per split |`;
   const lines = shown.map((r) => {
-    const marks = [r === search.winner ? 'winner' : '', r === search.reference ? 'current recipe' : ''].filter(Boolean).join(', ');
-    return `| ${ranked.indexOf(r) + 1}${marks ? ` (${marks})` : ''} | ${[...fmt(r.settings).slice(0, 3), String(r.epochs), ...fmt(r.settings).slice(3)].join(' | ')} | ${points(r.mean)} ± ${points(r.sd)} | ${r.perSplit.map(points).join(' / ')} |`;
+    const marks = [r === search.winner ? 'winner' : '', r === search.reference ? 'hand-chosen recipe' : ''].filter(Boolean).join(', ');
+    const s = r.settings;
+    const cells = [s.featureNorm, s.l2, s.lr, r.epochs, s.classWeights, ...(smoothing ? [s.labelSmoothing] : [])].map(String);
+    return `| ${ranked.indexOf(r) + 1}${marks ? ` (${marks})` : ''} | ${cells.join(' | ')} | ${points(r.mean)} ± ${points(r.sd)} | ${r.perSplit.map(points).join(' / ')} |`;
   });
-  return [header, '|---|---|---|---|---|---|---|---|---|', ...lines].join('\n');
+  return [header, `|${'---|'.repeat(columns.length + 3)}`, ...lines].join('\n');
 }

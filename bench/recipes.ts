@@ -70,7 +70,6 @@ export const AXES: Axis[] = [
 export const CHECKPOINTS = [10, 20, 30];
 
 export interface RecipeDataOptions {
-  data: string;
   weightsDir?: string;
   engine: EngineChoice;
   cacheRoot: string;
@@ -141,7 +140,7 @@ export async function recipeFeatures(models: readonly string[], train: readonly 
   return { setup: { tables, models: specs, train: [...train] }, seconds };
 }
 
-const describe = (s: HeadSettings, epochs: number) => `--feature-norm ${s.featureNorm} --l2 ${s.l2} --lr ${s.lr} --epochs ${epochs} --class-weights ${s.classWeights} --label-smoothing ${s.labelSmoothing}`;
+const describe = (s: HeadSettings, epochs: number) => `--feature-norm ${s.featureNorm} --l2 ${s.l2} --lr ${s.lr} --epochs ${epochs} --class-weights ${s.classWeights}${s.labelSmoothing ? ` --label-smoothing ${s.labelSmoothing}` : ''}`;
 
 export async function main(argv: string[] = process.argv.slice(2)): Promise<void> {
   const { values } = parseArgs({
@@ -179,7 +178,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<void
   const log = (line: string) => console.log(line);
   const { train, test, classes } = await trainingPart(values.data);
   log(`${values.data}: ${train.length} training images of ${classes} classes (the ${test.length} test images of the split are not read); ${splits} validation splits of ${fraction * 100}% of each class`);
-  const features = await recipeFeatures(models, train, classes, { data: values.data, weightsDir: values['weights-dir'], engine: values.engine as EngineChoice, cacheRoot: join(cacheDir(), 'features'), onLine: log });
+  const features = await recipeFeatures(models, train, classes, { weightsDir: values['weights-dir'], engine: values.engine as EngineChoice, cacheRoot: join(cacheDir(), 'features'), onLine: log });
   const featureSeconds = (performance.now() - started) / 1000;
 
   const setup: TrialSetup = { ...features.setup, backend: backend.choice, splits, fraction };

@@ -19,7 +19,7 @@ let setup: TrialSetup;
 
 beforeAll(async () => {
   part = await trainingPart(FIXTURE_ROOT);
-  const { setup: features } = await recipeFeatures([MODEL], part.train, part.classes, { data: FIXTURE_ROOT, engine: 'auto', cacheRoot: cacheRoot() });
+  const { setup: features } = await recipeFeatures([MODEL], part.train, part.classes, { engine: 'auto', cacheRoot: cacheRoot() });
   setup = { ...features, backend: 'wasm', splits: 2, fraction: 0.2 };
 });
 

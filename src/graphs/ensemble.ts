@@ -4,8 +4,8 @@ import { HEAD_RECIPES, headOnCachedFeatures } from './recipes.js';
 
 /**
  * One softmax head on the concatenated cached features of several frozen backbones (`--members`;
- * by default the four with offline ImageNet weights). Its head settings are the single models'
- * until the recipe bench chooses them on validation.
+ * by default the four with offline ImageNet weights), its head recipe chosen by the recipe bench
+ * (`HEAD_RECIPES.ensemble`) for these four members.
  */
 export const ensembleGraph: GraphDefinition = {
   name: 'ensemble',
