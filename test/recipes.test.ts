@@ -132,7 +132,8 @@ describe('per-architecture head recipes', () => {
     expect(defaults('squeezenet')).toMatchObject(HEAD_RECIPES.squeezenet);
     expect(defaults('inceptionresnetv2')).toMatchObject(HEAD_RECIPES.frozenBackbone);
     expect(defaults('efficientnetb3')).toMatchObject(HEAD_RECIPES.frozenBackbone);
-    expect(defaults('mobilenetv2-finetune')).toMatchObject(HEAD_RECIPES.mobilenetv2_050);
+    // the two-stage graph keeps the head its validation curve started from (README, Two-stage fine-tuning)
+    expect(defaults('mobilenetv2-finetune')).toMatchObject({ epochs: 30, lr: 1e-3, l2: 1e-4, featureNorm: 10, classWeights: 'balanced', fineTune: 1, fineTuneEpochs: 4, fineTuneLr: 1e-4 });
     expect(defaults('ensemble')).toMatchObject(HEAD_RECIPES.ensemble);
   });
 
