@@ -115,7 +115,7 @@ export async function benchAccuracy(sections: readonly Section[], say: (row: Acc
 }
 
 export async function main(argv: string[] = process.argv.slice(2)): Promise<void> {
-  const { values } = parseArgs({ args: argv.filter((a) => a !== 'accuracy'), options: { only: { type: 'string' } } });
+  const { values } = parseArgs({ args: argv, options: { only: { type: 'string' } } });
   const sections = (values.only?.split(',') ?? SECTIONS) as Section[];
   const unknown = sections.find((s) => !SECTIONS.includes(s));
   if (unknown) throw new Error(`unknown section '${unknown}'; known: ${SECTIONS.join(', ')}`);

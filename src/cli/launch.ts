@@ -16,12 +16,13 @@ if (!script) {
   console.error('usage: node --import tsx src/cli/launch.ts <script> [args…]');
   process.exit(2);
 }
+const entry = resolve(script);
 const env = withMallocTunables(process.env);
 if (process.platform !== 'linux' || env === process.env) {
-  process.argv = [process.argv[0]!, resolve(script), ...args];
-  await import(pathToFileURL(resolve(script)).href);
+  process.argv = [process.argv[0]!, entry, ...args];
+  await import(pathToFileURL(entry).href);
 } else {
-  const child = spawn(process.execPath, [...process.execArgv, resolve(script), ...args], { stdio: 'inherit', env });
+  const child = spawn(process.execPath, [...process.execArgv, entry, ...args], { stdio: 'inherit', env });
   // A terminal's Ctrl-C reaches the child too (same process group); the command treats the repeat
   // within a second as the same key press. A signal sent to this process alone is passed on.
   const relay = (signal: NodeJS.Signals) => child.kill(signal);

@@ -121,7 +121,8 @@ export async function createModel(name: string, options: CreateModelOptions): Pr
   const backbone = definition.build({ inputSize, alpha, includeTop: false, classes, pooling: 'avg', weights });
   try {
     const seed = options.seed ?? 0;
-    const source = weights === 'none' ? (reseedKernels(backbone, seed), `none (random backbone, seed ${seed})`) : await load(backbone);
+    if (weights === 'none') reseedKernels(backbone, seed);
+    const source = weights === 'none' ? `none (random backbone, seed ${seed})` : await load(backbone);
     if (options.fineTune) unfreezeLastBlocks(backbone, definition, options.fineTune);
     else backbone.trainable = false;
     const features = backbone.outputs[0]!.shape[1] as number;
