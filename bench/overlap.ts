@@ -198,9 +198,9 @@ const coreShares = (c: ThreadCpu | null) => (c ? `${c.main.toFixed(2)} / ${c.lib
 export function formatOverlapTable(report: OverlapReport): string {
   const where = (workers: number) => (workers === 0 ? 'main' : `${workers} worker${workers > 1 ? 's' : ''}`);
   const table = formatTable(
-    ['setup: decode c, sharp threads, model on', 'decode only img/s', 'model only img/s', 'end-to-end img/s', 'e2e / min', 'target ≥ 0.9×', 'cores e2e main/vips/other'],
+    ['setup: decoding threads, sharp threads, model on', 'decode only img/s', 'model only img/s', 'end-to-end img/s', 'e2e / min', 'target ≥ 0.9×', 'cores e2e main/vips/other'],
     report.rows.map((r) => [
-      `c=${r.concurrency}, sharp ${r.sharpThreads}, ${where(r.workers)}`,
+      `${r.concurrency}, sharp ${r.sharpThreads}, ${where(r.workers)}`,
       fixed(r.decodeOnly),
       fixed(r.modelOnly),
       fixed(r.endToEnd),
@@ -217,6 +217,6 @@ export function formatOverlapTable(report: OverlapReport): string {
       (f) =>
         `model only, ${where(f.workers)}: 8-bit input (workers normalise) ${fixed(f.pixels)} img/s vs float32 input (normalised on this thread) ${fixed(f.floats)} img/s = ${times(f.pixels / f.floats)}; this thread busy ${f.pixelsMainCores?.toFixed(2) ?? 'n/a'} vs ${f.floatsMainCores?.toFixed(2) ?? 'n/a'} cores`,
     ),
-    `fastest end-to-end: decode concurrency ${report.best.concurrency}, sharp ${report.best.sharpThreads} thread(s) per image, model on ${where(report.best.workers)}`,
+    `fastest end-to-end: ${report.best.concurrency} decoding thread(s), sharp ${report.best.sharpThreads} thread(s) per image, model on ${where(report.best.workers)}`,
   ].join('\n');
 }

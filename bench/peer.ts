@@ -15,7 +15,8 @@ import { createModel, disposeClassifier } from '../src/models/index.js';
 import { asLayersModel } from '../src/models/persistence.js';
 import { batch } from '../src/operators/batch.js';
 import { BASE_OPTIONS } from '../src/graphs/graph.js';
-import { decode, decodePixels } from '../src/operators/decode.js';
+import { decode } from '../src/operators/decode.js';
+import { decodePixels } from '../src/decode/pixels.js';
 import { predict } from '../src/operators/predict.js';
 import { fixed, formatTable, times } from './table.js';
 import { MALLOC_TUNABLES, withMallocTunables, withoutTunables } from '../src/core/allocator.js';
@@ -336,7 +337,7 @@ export function formatPeerReport(report: PeerReport): string {
     [
       [`torch DataLoader, ${t.dataLoader.workers} worker processes, PIL bilinear`, fixed(loader), t.dataLoader.passes.map((x) => fixed(x, 0)).join(' '), '1.00×', ''],
       ...t.rxcnn.map((r) => [
-        `rxcnn decode operator, ${setupName(r)}, concurrency ${r.concurrency}`,
+        `rxcnn decode operator, ${setupName(r)}, ${r.concurrency} decoding threads`,
         fixed(r.imagesPerSecond),
         r.passes.map((x) => fixed(x, 0)).join(' '),
         times(r.imagesPerSecond / loader),

@@ -5,7 +5,8 @@ export { useBackend, BACKEND_CHOICES, type ActiveBackend, type BackendChoice } f
 export type { ClassInfo, Dataset, DecodedImage, ImageBatch, Predictions, Sample, Skip, Split, StepResult } from './core/types.js';
 export { augment, type AugmentOptions } from './operators/augment.js';
 export { batch } from './operators/batch.js';
-export { decode, decodeImage, type DecodeOptions, type ResizeMode } from './operators/decode.js';
+export { decodeImage, type Decoder, type ResizeMode } from './decode/pixels.js';
+export { decode, type DecodeOptions } from './operators/decode.js';
 export { discover, type DiscoverOptions } from './operators/discover.js';
 export { embed } from './operators/embed.js';
 export { FeatureCache } from './features/cache.js';

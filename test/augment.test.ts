@@ -2,7 +2,7 @@ import { firstValueFrom, of } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import type { DecodedImage } from '../src/core/types.js';
 import { augment, mirror } from '../src/operators/augment.js';
-import { decodeImage } from '../src/operators/decode.js';
+import { decodeImage } from '../src/decode/pixels.js';
 import { FIXTURE_ROOT, fixtureImages } from './helpers.js';
 
 const photo = async (): Promise<DecodedImage> => decodeImage({ path: (await fixtureImages('bonsai'))[0]!, label: 2 }, { size: 48 });

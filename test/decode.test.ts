@@ -1,10 +1,13 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp, { type Sharp } from 'sharp';
-import { from, lastValueFrom, toArray } from 'rxjs';
+import { from, lastValueFrom, tap, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import type { Skip } from '../src/core/types.js';
-import { decode, decodeImage } from '../src/operators/decode.js';
+import { batch } from '../src/operators/batch.js';
+import { decode } from '../src/operators/decode.js';
+import { prefetch } from '../src/operators/prefetch.js';
+import { decodeImage } from '../src/decode/pixels.js';
 import { fixtureImages, temporaryDir } from './helpers.js';
 
 /** A width×height image whose left half is red and right half blue. */
@@ -68,18 +71,39 @@ describe('decode', () => {
     expect(rgbAt(cropped, 14, 8)[2]).toBeGreaterThan(200);
   });
 
-  it('emits in input order at any concurrency and reports undecodable files instead of failing', async () => {
+  it.each([1, 3])('decodes on %i thread(s) what decodeImage decodes, in input order, and reports undecodable files in their place', async (threads) => {
     const dir = await temporaryDir();
-    const photos = (await fixtureImages('car_side')).slice(0, 12);
+    const photos = (await fixtureImages('car_side')).slice(0, 30);
     await writeFile(join(dir, 'broken.jpg'), Buffer.from([0xff, 0xd8, 0xff, 0xe0, 1, 2, 3]));
     const samples = photos.map((path, i) => ({ path, label: i }));
+    // More files than one chunk per thread, with the broken one in the middle of a chunk.
     samples.splice(5, 0, { path: join(dir, 'broken.jpg'), label: 99 });
-    const skips: Skip[] = [];
-    const images = await lastValueFrom(from(samples).pipe(decode({ size: 32, concurrency: 4, onSkip: (s) => skips.push(s) }), toArray()));
+    const events: string[] = [];
+    const images = await lastValueFrom(
+      from(samples).pipe(
+        decode({ size: 32, concurrency: threads, onSkip: (s) => events.push(`skip ${s.reason}`) }),
+        tap((image) => events.push(`image ${image.label}`)),
+        toArray(),
+      ),
+    );
     expect(images.map((i) => i.label)).toEqual(photos.map((_, i) => i));
-    expect(skips).toHaveLength(1);
-    expect(skips[0]!.path).toBe(join(dir, 'broken.jpg'));
-    expect(skips[0]!.reason).toMatch(/^cannot decode: /);
+    expect(events[5]).toMatch(/^skip cannot decode: /);
+    expect(events.filter((e) => e.startsWith('skip'))).toHaveLength(1);
+    for (const image of [images[0]!, images[17]!, images[29]!]) expect(image.pixels).toEqual((await decodeImage(image, { size: 32 })).pixels);
+  });
+
+  it('refuses a thread count that is not a positive integer, in one line', async () => {
+    const [photo] = await fixtureImages('car_side');
+    await expect(lastValueFrom(from([{ path: photo!, label: 0 }]).pipe(decode({ size: 16, concurrency: 0 })))).rejects.toThrow('decoding threads must be a positive integer, got 0');
+  });
+
+  it('completes only after the last image went all the way down, when taking it lets a prefetch source finish', async () => {
+    const photos = (await fixtureImages('car_side')).slice(0, 12);
+    const pull = prefetch(4);
+    // Each batch gives its credits back from inside the emission of its last image: the source then
+    // admits the next samples, or completes, re-entrantly.
+    const batches = await lastValueFrom(pull.source(photos.map((path, label) => ({ path, label }))).pipe(decode({ size: 16 }), batch(4), pull.consumed((b) => b.y.length), toArray()));
+    expect(batches.map((b) => Array.from(b.y))).toEqual([[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]]);
   });
 
   it('refuses images above limitInputPixels before decoding them', async () => {

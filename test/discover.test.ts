@@ -2,7 +2,8 @@ import { chmod, cp, mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { firstValueFrom } from 'rxjs';
 import { describe, expect, it } from 'vitest';
-import { discover, displayName, sniffImageFormat } from '../src/operators/discover.js';
+import { sniffImageFormat } from '../src/decode/header.js';
+import { discover, displayName } from '../src/operators/discover.js';
 import { FIXTURE_ROOT, fixtureImages, temporaryDir } from './helpers.js';
 
 /** A small tree in the Caltech-256 layout, with the real archive's quirks, built from fixture photos. */

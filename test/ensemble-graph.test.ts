@@ -9,7 +9,7 @@ import { experiment, getGraph } from '../src/graphs/index.js';
 import { concatFeatures, createModel, disposeClassifier } from '../src/models/index.js';
 import { loadModel } from '../src/models/persistence.js';
 import type { Preprocessing } from '../src/models/preprocessing.js';
-import { decodeImage } from '../src/operators/decode.js';
+import { decodeImage } from '../src/decode/pixels.js';
 import { readTestPredictions } from '../src/stages/predictions.js';
 import { FIXTURE_ROOT, graph, temporaryDir } from './helpers.js';
 

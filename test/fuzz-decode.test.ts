@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { randomFor } from '../src/core/random.js';
 import type { Skip } from '../src/core/types.js';
 import { decode } from '../src/operators/decode.js';
-import { sniffImageFormat } from '../src/operators/discover.js';
+import { sniffImageFormat } from '../src/decode/header.js';
 import { fixtureImages, temporaryDir } from './helpers.js';
 
 const SEED = 7;

@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { BACKEND_CHOICES, type BackendChoice } from '../backend.js';
 import { ENGINE_CHOICES, ONNX_PROVIDER_CHOICES, type EngineChoice, type OnnxProviderChoice } from '../engines/index.js';
 import { BASE_OPTIONS, type ExperimentOptions } from '../graphs/index.js';
-import { DECODERS, type Decoder } from '../operators/decode.js';
+import { DECODERS, type Decoder } from '../decode/pixels.js';
 import { LR_SCHEDULES, type LrSchedule } from '../training/schedule.js';
 import { TTA_CHOICES, type Tta } from '../stages/full-pass.js';
 
@@ -79,7 +79,7 @@ export const EXPERIMENT_FLAG_USAGE = `  --data DIR|NAME     folder-per-class dat
   --lr-schedule S     ${LR_SCHEDULES.join(' | ')} (default ${BASE_OPTIONS.lrSchedule})   --warmup N  epochs of linear warm-up
   --patience N        stop when the validation loss has not improved for N epochs; restore the best epoch
   --val-split F       hold out F of each class's training images for validation (default 0, or 0.1 with --patience)
-  --prefetch N        batches decoded ahead (default ${BASE_OPTIONS.prefetch})   --concurrency N images decoded at once (default ${BASE_OPTIONS.concurrency})
+  --prefetch N        batches decoded ahead (default ${BASE_OPTIONS.prefetch})   --concurrency N decoding threads (default: one per core, ${BASE_OPTIONS.concurrency})
   --decoder D         ${DECODERS.join(' | ')}: auto takes 8-bit JPEG/PNG without alpha or a non-sRGB profile through the fast decoder (bilinear, as PIL), the rest through sharp (default ${BASE_OPTIONS.decoder})
   --workers N|auto    worker threads computing inference on wasm (features, full pass); 0: this thread (default auto: cores up to 4, decided where the run runs)
   --engine E          ${ENGINE_CHOICES.join(' | ')}: what computes inference; auto: ONNX Runtime when it loads, else tfjs (default auto)

@@ -25,6 +25,18 @@ const ascii = (bytes: Uint8Array, from: number, to: number) => String.fromCharCo
 const u16 = (b: Uint8Array, at: number) => (at + 2 <= b.length ? (b[at]! << 8) | b[at + 1]! : -1);
 const u32 = (b: Uint8Array, at: number) => (at + 4 <= b.length ? b[at]! * 0x1000000 + ((b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) : -1);
 
+/** The image format named by a file's first bytes, or null when they match none sharp reads. */
+export function sniffImageFormat(head: Uint8Array): string | null {
+  const ascii = (from: number, to: number) => String.fromCharCode(...head.subarray(from, to));
+  if (head[0] === 0xff && head[1] === 0xd8 && head[2] === 0xff) return 'jpeg';
+  if (head[0] === 0x89 && ascii(1, 4) === 'PNG') return 'png';
+  if (ascii(0, 4) === 'GIF8') return 'gif';
+  if (ascii(0, 4) === 'RIFF' && ascii(8, 12) === 'WEBP') return 'webp';
+  if (ascii(0, 4) === 'II*\0' || ascii(0, 4) === 'MM\0*') return 'tiff';
+  if (ascii(4, 8) === 'ftyp' && /^(avif|avis|heic|heix|mif1)$/.test(ascii(8, 12))) return 'heif';
+  return null;
+}
+
 /** Which route `bytes` (a whole image file) takes, and why when it is sharp's. */
 export function route(bytes: Uint8Array): Route {
   if (bytes[0] === 0xff && bytes[1] === 0xd8) return routeJpeg(bytes);

@@ -1,9 +1,10 @@
 import { Registry } from '../core/registry.js';
 import { listVariants, variantName, type ModelVariant } from '../models/index.js';
 import type { EngineChoice, OnnxProviderChoice, Workers } from '../engines/index.js';
-import type { Decoder, ResizeMode } from '../operators/decode.js';
+import type { Decoder, ResizeMode } from '../decode/pixels.js';
 import type { LrSchedule } from '../training/schedule.js';
 import type { Tta } from '../stages/full-pass.js';
+import { DEFAULT_DECODE_THREADS } from '../decode/pool.js';
 
 /** Everything a run can be told; the CLI's flags map one to one onto it. */
 export interface ExperimentOptions {
@@ -31,7 +32,7 @@ export interface ExperimentOptions {
   alpha?: number;
   /** Batches decoded ahead of the compute (the prefetch bound, in batches). */
   prefetch: number;
-  /** Images decoded at once. */
+  /** Decoding threads, each decoding one image at a time. */
   concurrency: number;
   /** `auto` (the fast decoder where it applies, sharp for every other file), `fast` or `sharp`. */
   decoder: Decoder;
@@ -117,7 +118,7 @@ export const BASE_OPTIONS: Omit<ExperimentOptions, 'data' | 'out'> = {
   resize: 'squash',
   augment: true,
   prefetch: 4,
-  concurrency: 4,
+  concurrency: DEFAULT_DECODE_THREADS,
   decoder: 'auto',
   cache: true,
   views: 1,

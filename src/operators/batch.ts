@@ -1,5 +1,6 @@
 import { bufferCount, map, type OperatorFunction } from 'rxjs';
 import type { DecodedImage, ImageBatch } from '../core/types.js';
+import { uninitializedBytes } from '../core/bytes.js';
 
 /** Packs images into NHWC batches of `size`; the last, smaller batch is kept. */
 export function batch(size: number): OperatorFunction<DecodedImage, ImageBatch> {
@@ -10,7 +11,7 @@ export function batch(size: number): OperatorFunction<DecodedImage, ImageBatch> 
       map((images) => {
         const { width, height } = images[0]!;
         const stride = width * height * 3;
-        const x = new Uint8Array(images.length * stride);
+        const x = uninitializedBytes(images.length * stride);
         images.forEach((image, i) => {
           if (image.width !== width || image.height !== height) {
             throw new Error(`cannot batch a ${image.width}×${image.height} image with ${width}×${height} ones: ${image.path}`);

@@ -1,186 +1,95 @@
-import { readFileSync } from 'node:fs';
-import pLimit from 'p-limit';
-import sharp from 'sharp';
-import { concatMap, defer, EMPTY, from, map, type OperatorFunction } from 'rxjs';
+import { Observable, type OperatorFunction } from 'rxjs';
 import type { DecodedImage, Sample, Skip } from '../core/types.js';
-import { decodeFast, type Geometry } from '../decode/fast.js';
-import { route } from '../decode/header.js';
-import { sniffImageFormat } from './discover.js';
+import type { PixelOptions } from '../decode/pixels.js';
+import { DECODE_CHUNK, decodePool, DEFAULT_DECODE_THREADS, type DecodeOutcome, type DecodeRequest } from '../decode/pool.js';
 
-/**
- * How an image is brought to the model's square input:
- * - `squash` — resize to size×size ignoring the aspect ratio (Keras' `load_img(target_size)`);
- * - `center-crop` — resize the shorter side to size/0.875, then crop the centre (torchvision's
- *   `Resize(256)` + `CenterCrop(224)`).
- */
-export type ResizeMode = 'squash' | 'center-crop';
-
-/**
- * Which decoder turns files into pixels:
- * - `fast` — @napi-rs/image, bilinear (antialiased) resize, for 8-bit JPEG and PNG without alpha
- *   or a colour profile other than sRGB (`src/decode/header.ts` decides); other files are skipped;
- * - `sharp` — libvips, lanczos3, every format, colour-managed (CMYK, ICC profiles, 16 bits, alpha);
- * - `auto` — `fast` where it applies, sharp for every other file and for any file `fast` fails on.
- */
-export type Decoder = 'auto' | 'fast' | 'sharp';
-export const DECODERS: readonly Decoder[] = ['auto', 'fast', 'sharp'];
-
-export interface DecodeOptions {
-  size: number;
-  mode?: ResizeMode;
-  /** Images decoded at once, each on one of libuv's threads (the fast decoder) or with `sharp.concurrency()` libvips threads. */
+export interface DecodeOptions extends PixelOptions {
+  /** Decoding threads, each decoding one image at a time (default: one per core). */
   concurrency?: number;
-  /** Refuse images with more pixels than this before decoding them (decompression bombs); 0: no limit, as in sharp. */
-  limitInputPixels?: number;
   /** Called for every file that cannot be decoded; the file is then left out of the stream. */
   onSkip?: (skip: Skip) => void;
-  /** Default `auto`. */
-  decoder?: Decoder;
 }
 
-export const DEFAULT_LIMIT_INPUT_PIXELS = 100_000_000;
+/** Chunks queued per thread, so a thread never waits for the event loop between two chunks. */
+const CHUNKS_PER_THREAD = 2;
 
 /**
- * Above this many pixels (640×470) `auto` hands a JPEG or PNG to sharp. The fast decoder decodes the
- * whole image and holds it several times over (decoded, copied, widened to RGBA), while sharp decodes
- * a large JPEG at 1/2, 1/4 or 1/8 of its size; measured to 224 px on 2 cores, sharp is as fast from
- * about 0.1–0.5 MP on (depending on the allocator, see README) and 5–40× faster at 1–8 MP. 99% of
- * Caltech-101's photos are below it.
- */
-export const FAST_MAX_PIXELS = 300_000;
-
-/** What sharp says when libvips left no message. */
-const LOST_MESSAGE = 'Unknown error';
-
-function centerCrop(pixels: Buffer, width: number, height: number, size: number): Uint8Array {
-  const left = Math.floor((width - size) / 2);
-  const top = Math.floor((height - size) / 2);
-  const out = new Uint8Array(size * size * 3);
-  for (let row = 0; row < size; row++) {
-    const start = ((top + row) * width + left) * 3;
-    out.set(pixels.subarray(start, start + size * 3), row * size * 3);
-  }
-  return out;
-}
-
-/** A file that is not a decodable image; its message is the one-line reason for the skip. */
-export class UndecodableImage extends Error {}
-
-/**
- * Reads a whole image file synchronously, as a DataLoader worker does: an asynchronous read is four
- * round trips through libuv's thread pool (open, stat, read, close), ~0.3 ms of CPU per photo on two
- * cores — a third of what the fast decoder spends on the photo itself — where a read from the page
- * cache takes ~0.03 ms. The decodes already in flight run on their own threads meanwhile.
- */
-function readImageFile(path: string): Buffer {
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(path);
-  } catch (error) {
-    throw new UndecodableImage(`unreadable (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
-  }
-  if (bytes.length === 0) throw new UndecodableImage('empty file (0 bytes)');
-  // Only the formats rxcnn discovers reach libvips: it would also parse SVG, PDF or FITS named .jpg.
-  if (!sniffImageFormat(bytes.subarray(0, 12))) throw new UndecodableImage('not an image (content)');
-  return bytes;
-}
-
-/**
- * Decodes one file to 8-bit sRGB with exactly 3 channels, EXIF orientation applied, through the
- * decoder `options.decoder` chooses for it. An animated GIF/WebP or a multi-page TIFF gives its
- * first frame; alpha is dropped (not blended), as PIL's `convert('RGB')` does.
- */
-export async function decodeImage(sample: Sample, options: DecodeOptions): Promise<DecodedImage> {
-  return { ...sample, width: options.size, height: options.size, pixels: await decodePixels(readImageFile(sample.path), options) };
-}
-
-/** `decodeImage` on a file's bytes already read (and known to start like an image): size×size×3 pixels. */
-export async function decodePixels(bytes: Buffer, options: DecodeOptions): Promise<Uint8Array> {
-  const { size, mode = 'squash', limitInputPixels = DEFAULT_LIMIT_INPUT_PIXELS, decoder = 'auto' } = options;
-  if (decoder !== 'sharp') {
-    const routed = route(bytes);
-    if (!routed.fast && decoder === 'fast') throw new UndecodableImage(`cannot decode: not for the fast decoder (${routed.reason}); --decoder auto hands such files to sharp`);
-    if (routed.fast) {
-      const { width, height, orientation } = routed.header;
-      // Refused from the header, before a pixel is allocated (sharp says the same for its files).
-      if (limitInputPixels > 0 && width * height > limitInputPixels) throw new UndecodableImage('cannot decode: Input image exceeds pixel limit');
-      if (decoder === 'fast' || width * height <= FAST_MAX_PIXELS) {
-        const upright = orientation >= 5 ? { width: height, height: width } : { width, height };
-        try {
-          return await decodeFast(bytes, routed.header, geometry(upright, size, mode));
-        } catch (error) {
-          // auto: a file the fast decoder cannot read may still be one libjpeg/libpng can.
-          if (decoder === 'fast') throw error;
-        }
-      }
-    }
-  }
-  return decodeWithSharp(bytes, size, mode, limitInputPixels);
-}
-
-/**
- * The resize that gives a size×size image: `squash` straight to it; `center-crop` the shorter side
- * to size/0.875 (the longer in proportion, truncated as torchvision's Resize does), then the crop.
- */
-function geometry(image: { width: number; height: number }, size: number, mode: ResizeMode): Geometry {
-  if (mode === 'squash') return { width: size, height: size, size };
-  const side = Math.round(size / 0.875);
-  const short = Math.min(image.width, image.height);
-  const long = Math.max(side, Math.floor((side * Math.max(image.width, image.height)) / short));
-  return image.width <= image.height ? { width: side, height: long, size } : { width: long, height: side, size };
-}
-
-/** sharp: rotate → resize (lanczos3) → sRGB → 3 channels, colour-managed, every format libvips reads. */
-async function decodeWithSharp(bytes: Buffer, size: number, mode: ResizeMode, limitInputPixels: number): Promise<Uint8Array> {
-  const side = mode === 'squash' ? size : Math.round(size / 0.875);
-  const convert = () =>
-    sharp(bytes, { limitInputPixels, failOn: 'error', pages: 1 })
-      .rotate()
-      .resize(side, side, { fit: mode === 'squash' ? 'fill' : 'outside' })
-      .toColourspace('srgb')
-      .removeAlpha()
-      .raw({ depth: 'uchar' })
-      .toBuffer({ resolveWithObject: true });
-  // libvips keeps one error buffer for all threads: under concurrent decodes a failure's message can
-  // be cleared before sharp reads it ("Unknown error"). A second try usually keeps it; else the
-  // header says what the file claims to be.
-  const isLost = (error: unknown) => error instanceof Error && error.message === LOST_MESSAGE;
-  const { data, info } = await convert()
-    .catch((error: unknown) => (isLost(error) ? convert() : Promise.reject(error)))
-    .catch(async (error: unknown) => {
-      if (!isLost(error)) throw error;
-      const header = await sharp(bytes).metadata().catch(() => null);
-      throw new UndecodableImage(`cannot decode: ${header ? `damaged ${header.format} data (${header.width}×${header.height} by its header)` : 'damaged header'}`);
-    });
-  if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels`);
-  return mode === 'squash' ? new Uint8Array(data.buffer, data.byteOffset, data.length) : centerCrop(data, info.width, info.height, size);
-}
-
-/** One line saying why a file could not be decoded. */
-export function decodeFailure(error: unknown): string {
-  if (error instanceof UndecodableImage) return error.message;
-  const message = error instanceof Error ? error.message : String(error);
-  return `cannot decode: ${message.split('\n')[0]}`;
-}
-
-/**
- * Decodes samples (`decodeImage`), at most `concurrency` at once, emitting in input order so a seeded
- * run is the same run whatever the timing. Files that fail are reported to `onSkip` and dropped.
+ * Decodes samples (`decodeImage`: 8-bit sRGB, 3 channels, EXIF orientation applied, `size`×`size`)
+ * on `concurrency` decoding threads (`src/decode/pool.ts`), emitting in input order so a seeded run
+ * is the same run whatever the timing. Files that fail are reported to `onSkip`, in input order,
+ * and dropped. Samples are taken as they come: a `prefetch` source upstream bounds how many are
+ * decoded ahead.
+ *
+ * ```ts
+ * from(samples).pipe(decode({ size: 224, onSkip: (s) => console.warn(s.path, s.reason) }), batch(32))
+ * ```
  */
 export function decode(options: DecodeOptions): OperatorFunction<Sample, DecodedImage> {
+  const { concurrency = DEFAULT_DECODE_THREADS, onSkip, ...pixelOptions } = options;
   return (source) =>
-    defer(() => {
-      const limit = pLimit(options.concurrency ?? 4);
-      return source.pipe(
-        map((sample) =>
-          limit(() =>
-            decodeImage(sample, options).catch((error: unknown) => {
-              options.onSkip?.({ path: sample.path, reason: decodeFailure(error) });
-              return null;
-            }),
-          ),
-        ),
-        concatMap((pending) => from(pending).pipe(concatMap((image) => (image ? [image] : EMPTY)))),
-      );
+    new Observable<DecodedImage>((subscriber) => {
+      const pool = decodePool(concurrency);
+      const samples = new Map<number, Sample>();
+      const undispatched: DecodeRequest[] = [];
+      const outcomes = new Map<number, DecodeOutcome>();
+      let received = 0;
+      let emitted = 0;
+      let chunksOut = 0;
+      let sourceDone = false;
+      let dispatchQueued = false;
+
+      let emitting = false;
+      const emitReady = () => {
+        // Downstream may give credits back while an image is being emitted, and a prefetch source
+        // then sends more samples or completes from inside that call: the outer loop carries on,
+        // and completes only once the image has gone all the way down.
+        if (emitting) return;
+        emitting = true;
+        for (let outcome = outcomes.get(emitted); outcome && !subscriber.closed; outcome = outcomes.get(emitted)) {
+          const sample = samples.get(emitted)!;
+          outcomes.delete(emitted);
+          samples.delete(emitted);
+          emitted++;
+          if ('pixels' in outcome) subscriber.next({ ...sample, width: pixelOptions.size, height: pixelOptions.size, pixels: outcome.pixels });
+          else onSkip?.({ path: sample.path, reason: outcome.reason });
+        }
+        emitting = false;
+        if (sourceDone && emitted === received) subscriber.complete();
+      };
+      const dispatch = () => {
+        dispatchQueued = false;
+        while (undispatched.length > 0 && chunksOut < pool.size * CHUNKS_PER_THREAD && !subscriber.closed) {
+          chunksOut++;
+          pool.run(undispatched.splice(0, DECODE_CHUNK), pixelOptions).then(
+            (done) => {
+              chunksOut--;
+              for (const outcome of done) outcomes.set(outcome.index, outcome);
+              emitReady();
+              dispatch();
+            },
+            (error: unknown) => subscriber.error(error),
+          );
+        }
+      };
+      const subscription = source.subscribe({
+        next: (sample) => {
+          samples.set(received, sample);
+          undispatched.push({ index: received++, path: sample.path });
+          // Samples that arrive together (a prefetch window opening) leave in full chunks.
+          if (!dispatchQueued) {
+            dispatchQueued = true;
+            queueMicrotask(dispatch);
+          }
+        },
+        error: (error: unknown) => subscriber.error(error),
+        complete: () => {
+          sourceDone = true;
+          emitReady();
+        },
+      });
+      return () => {
+        subscription.unsubscribe();
+        undispatched.length = 0;
+      };
     });
 }

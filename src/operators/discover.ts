@@ -5,6 +5,7 @@ import fg from 'fast-glob';
 import pLimit from 'p-limit';
 import { defer, type Observable } from 'rxjs';
 import type { ClassInfo, Dataset, Sample, Skip } from '../core/types.js';
+import { sniffImageFormat } from '../decode/header.js';
 
 export interface DiscoverOptions {
   /** Class folders to leave out, by folder name or display name (e.g. `257.clutter`, `BACKGROUND_Google`). */
@@ -17,18 +18,6 @@ export const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.jpe', '.png', '.gif'
 /** Caltech-256 prefixes class folders with a number (`001.ak47`); the display name drops it. */
 export function displayName(folder: string): string {
   return folder.replace(/^\d+\./, '');
-}
-
-/** The image format named by a file's first bytes, or null when they match none sharp reads. */
-export function sniffImageFormat(head: Uint8Array): string | null {
-  const ascii = (from: number, to: number) => String.fromCharCode(...head.subarray(from, to));
-  if (head[0] === 0xff && head[1] === 0xd8 && head[2] === 0xff) return 'jpeg';
-  if (head[0] === 0x89 && ascii(1, 4) === 'PNG') return 'png';
-  if (ascii(0, 4) === 'GIF8') return 'gif';
-  if (ascii(0, 4) === 'RIFF' && ascii(8, 12) === 'WEBP') return 'webp';
-  if (ascii(0, 4) === 'II*\0' || ascii(0, 4) === 'MM\0*') return 'tiff';
-  if (ascii(4, 8) === 'ftyp' && /^(avif|avis|heic|heix|mif1)$/.test(ascii(8, 12))) return 'heif';
-  return null;
 }
 
 async function readHead(path: string): Promise<Uint8Array> {

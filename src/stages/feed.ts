@@ -2,7 +2,8 @@ import { map, type Observable } from 'rxjs';
 import type { ImageBatch, Sample, Skip } from '../core/types.js';
 import { augment, mirror } from '../operators/augment.js';
 import { batch } from '../operators/batch.js';
-import { decode, type Decoder, type ResizeMode } from '../operators/decode.js';
+import { decode } from '../operators/decode.js';
+import type { Decoder, ResizeMode } from '../decode/pixels.js';
 import { measure, type Meter } from '../operators/measure.js';
 import { prefetch } from '../operators/prefetch.js';
 
@@ -19,7 +20,7 @@ export interface FeedOptions {
   resize?: ResizeMode;
   /** Which decoder reads the files (`auto`: the fast one where it applies, else sharp). */
   decoder?: Decoder;
-  /** Images decoded at once. */
+  /** Decoding threads. */
   concurrency?: number;
   /** `augment` (training), `mirror` (a fixed view) or the images as they are. */
   prepare?: 'plain' | 'augment' | 'mirror';
