@@ -19,7 +19,7 @@ import { decode } from '../src/operators/decode.js';
 import { decodePixels } from '../src/decode/pixels.js';
 import { predict } from '../src/operators/predict.js';
 import { fixed, formatTable, times } from './table.js';
-import { MALLOC_TUNABLES, withMallocTunables, withoutTunables } from '../src/core/allocator.js';
+import { HEAP_FLAGS, MALLOC_TUNABLES, withMallocTunables, withoutTunables } from '../src/core/allocator.js';
 
 const TORCH_PEER = fileURLToPath(new URL('./peer/torch_peer.py', import.meta.url));
 const RXCNN_DECODE = fileURLToPath(new URL('./peer/rxcnn-decode.ts', import.meta.url));
@@ -115,10 +115,10 @@ export const PEER_ENGINES: PeerEngine[] = [
   engineEntry('ONNX Runtime (rxcnn export)', 'onnxruntime', () => 0, (cores) => cores),
 ];
 
-/** rxcnn's decoder in a child process, with glibc's malloc tuned as rxcnn's commands run it ({@link MALLOC_TUNABLES}) or as it comes (a user's own `node`). */
+/** rxcnn's decoder in a child process, with glibc's malloc and V8's heap set as rxcnn's commands run it ({@link MALLOC_TUNABLES}, {@link HEAP_FLAGS}) or as they come (a user's own `node`). */
 export interface RxcnnSetup {
   decoder: 'fast' | 'sharp';
-  mallocTuned: boolean;
+  tuned: boolean;
 }
 
 export interface PeerReport {
@@ -184,8 +184,8 @@ function runTorch<T>(python: string, args: string[]): Promise<T> {
 }
 
 function runRxcnn<T>(setup: RxcnnSetup, args: string[]): Promise<T> {
-  const env = setup.mallocTuned ? withMallocTunables(withoutTunables(process.env)) : withoutTunables(process.env);
-  return runJson(process.execPath, ['--import', 'tsx', RXCNN_DECODE, ...args], env);
+  const env = setup.tuned ? withMallocTunables(withoutTunables(process.env)) : withoutTunables(process.env);
+  return runJson(process.execPath, [...(setup.tuned ? HEAP_FLAGS : []), '--import', 'tsx', RXCNN_DECODE, ...args], env);
 }
 
 /** Runs a bench helper and parses the one JSON object it prints. */
@@ -225,9 +225,9 @@ export async function benchPeer(options: PeerOptions): Promise<PeerReport> {
 
     // Decode CPU per image: PIL and rxcnn's decoders, each in a process of its own, in alternating rounds.
     const profileSetups: RxcnnSetup[] = [
-      { decoder: 'fast', mallocTuned: true },
-      { decoder: 'fast', mallocTuned: false },
-      { decoder: 'sharp', mallocTuned: true },
+      { decoder: 'fast', tuned: true },
+      { decoder: 'fast', tuned: false },
+      { decoder: 'sharp', tuned: true },
     ];
     const rounds = { pil: [] as Array<Record<Stage, number>>, rxcnn: profileSetups.map(() => [] as Array<Record<Stage, number>>) };
     let pillow = '';
@@ -252,11 +252,11 @@ export async function benchPeer(options: PeerOptions): Promise<PeerReport> {
 
     // Throughput on all cores, files read from disk (page cache), batched: DataLoader vs the decode operator.
     const setups: Array<RxcnnSetup & { concurrency: number }> = [
-      { decoder: 'fast' as const, mallocTuned: true, concurrency: options.cores },
-      { decoder: 'fast' as const, mallocTuned: true, concurrency: BASE_OPTIONS.concurrency },
-      { decoder: 'fast' as const, mallocTuned: false, concurrency: BASE_OPTIONS.concurrency },
-      { decoder: 'sharp' as const, mallocTuned: true, concurrency: BASE_OPTIONS.concurrency },
-    ].filter((s, i, all) => all.findIndex((t) => t.decoder === s.decoder && t.mallocTuned === s.mallocTuned && t.concurrency === s.concurrency) === i);
+      { decoder: 'fast' as const, tuned: true, concurrency: options.cores },
+      { decoder: 'fast' as const, tuned: true, concurrency: BASE_OPTIONS.concurrency },
+      { decoder: 'fast' as const, tuned: false, concurrency: BASE_OPTIONS.concurrency },
+      { decoder: 'sharp' as const, tuned: true, concurrency: BASE_OPTIONS.concurrency },
+    ].filter((s, i, all) => all.findIndex((t) => t.decoder === s.decoder && t.tuned === s.tuned && t.concurrency === s.concurrency) === i);
     const ours = setups.map(() => [] as number[]);
     const loader: number[] = [];
     for (let round = 0; round < options.rounds; round++) {
@@ -311,7 +311,7 @@ export async function benchPeer(options: PeerOptions): Promise<PeerReport> {
   }
 }
 
-const setupName = (r: RxcnnSetup) => `${r.decoder === 'fast' ? 'fast (@napi-rs/image, bilinear)' : 'sharp (libvips, lanczos3)'}${r.mallocTuned ? '' : ', glibc malloc as it comes'}`;
+const setupName = (r: RxcnnSetup) => `${r.decoder === 'fast' ? 'fast (@napi-rs/image, bilinear)' : 'sharp (libvips, lanczos3)'}${r.tuned ? '' : ', malloc and heap as they come'}`;
 const ms = (seconds: number) => `${fixed(seconds * 1000, 2)} ms`;
 const verdict = (met: boolean) => (met ? 'met' : 'MISSED');
 
@@ -362,7 +362,7 @@ export function formatPeerReport(report: PeerReport): string {
   return [
     `${report.source}; ${report.size}×${report.size} squash resize, uint8 batches of ${report.batch}, warm-up excluded`,
     profileTable,
-    `rxcnn rows run as rxcnn's commands run (GLIBC_TUNABLES=${MALLOC_TUNABLES}); "as it comes": without it, as in a user's own node process`,
+    `rxcnn rows run as rxcnn's commands run (GLIBC_TUNABLES=${MALLOC_TUNABLES}, node ${HEAP_FLAGS.join(' ')}); "as they come": without them, as in a user's own node process`,
     `pixels: mean absolute difference from PIL's bilinear output over the first ${report.pixels.images} photos — rxcnn fast ${fixed(report.pixels.fastVsPil, 2)} levels, rxcnn sharp ${fixed(report.pixels.sharpVsPil, 2)} levels`,
     '',
     throughputTable,

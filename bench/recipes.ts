@@ -13,6 +13,7 @@
  *
  *   npm run bench -- recipes                       the four models with offline weights
  *   npm run bench -- recipes --models squeezenet,ensemble --workers 1
+ *   npm run bench -- recipes --current --decoder sharp   each model's current recipe only, on sharp's pixels
  */
 import { existsSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
@@ -24,7 +25,8 @@ import { useBackend, type BackendChoice } from '../src/backend.js';
 import type { Sample } from '../src/core/types.js';
 import { writeJsonAtomic } from '../src/core/files.js';
 import { openEngine, type EngineChoice } from '../src/engines/index.js';
-import { BASE_OPTIONS, getGraph } from '../src/graphs/index.js';
+import { DECODERS, type Decoder } from '../src/decode/pixels.js';
+import { BASE_OPTIONS, getGraph, HEAD_RECIPES, type HeadRecipe } from '../src/graphs/index.js';
 import { disposeClassifier, type Classifier } from '../src/models/classifier.js';
 import { createModel } from '../src/models/create.js';
 import { createEnsemble, ENSEMBLE_MODEL } from '../src/models/ensemble.js';
@@ -71,6 +73,8 @@ export const CHECKPOINTS = [10, 20, 30];
 
 export interface RecipeDataOptions {
   weightsDir?: string;
+  /** The pixels the features are of (default: the graphs' decoder). */
+  decoder?: Decoder;
   engine: EngineChoice;
   cacheRoot: string;
   onLine?: (line: string) => void;
@@ -84,7 +88,8 @@ export async function trainingPart(data: string): Promise<{ train: Sample[]; tes
 
 /** A backbone's features of `samples` through the graph's feature cache (the same key a graph run uses), what is missing computed on `engine`. */
 async function backboneFeatures(member: Classifier, samples: readonly Sample[], options: RecipeDataOptions): Promise<FeatureTable> {
-  const { batch, prefetch, resize, decoder, concurrency, workers, provider } = BASE_OPTIONS;
+  const { batch, prefetch, resize, concurrency, workers, provider } = BASE_OPTIONS;
+  const decoder = options.decoder ?? BASE_OPTIONS.decoder;
   const store = new FeatureStore(member, {
     root: options.cacheRoot,
     resize,
@@ -140,6 +145,14 @@ export async function recipeFeatures(models: readonly string[], train: readonly 
   return { setup: { tables, models: specs, train: [...train] }, seconds };
 }
 
+/** A graph's head recipe as the bench's settings, and the epochs it runs. */
+function currentRecipe(model: string): { settings: HeadSettings; epochs: number } {
+  const recipe: HeadRecipe | undefined = (HEAD_RECIPES as Record<string, HeadRecipe>)[model];
+  if (!recipe) throw new Error(`no head recipe for '${model}'; known: ${Object.keys(HEAD_RECIPES).join(', ')}`);
+  const { epochs, featureNorm, l2, lr, classWeights } = recipe;
+  return { settings: { featureNorm, l2, lr, classWeights, labelSmoothing: 0 }, epochs };
+}
+
 const describe = (s: HeadSettings, epochs: number) => `--feature-norm ${s.featureNorm} --l2 ${s.l2} --lr ${s.lr} --epochs ${epochs} --class-weights ${s.classWeights}${s.labelSmoothing ? ` --label-smoothing ${s.labelSmoothing}` : ''}`;
 
 export async function main(argv: string[] = process.argv.slice(2)): Promise<void> {
@@ -155,9 +168,13 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<void
       'weights-dir': { type: 'string', default: WEIGHTS_DIR },
       engine: { type: 'string', default: 'onnxruntime' },
       backend: { type: 'string', default: 'wasm' },
+      decoder: { type: 'string', default: BASE_OPTIONS.decoder },
+      current: { type: 'boolean', default: false },
       out: { type: 'string' },
     },
   });
+  const decoder = values.decoder as Decoder;
+  if (!DECODERS.includes(decoder)) throw new Error(`unknown decoder '${values.decoder}'; valid: ${DECODERS.join(', ')}`);
   const count = (flag: string, text: string) => {
     const n = Number(text);
     if (!Number.isInteger(n) || n < 0) throw new Error(`--${flag} takes a whole number, got '${text}'`);
@@ -177,8 +194,8 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<void
   const backend = await useBackend(values.backend as BackendChoice);
   const log = (line: string) => console.log(line);
   const { train, test, classes } = await trainingPart(values.data);
-  log(`${values.data}: ${train.length} training images of ${classes} classes (the ${test.length} test images of the split are not read); ${splits} validation splits of ${fraction * 100}% of each class`);
-  const features = await recipeFeatures(models, train, classes, { weightsDir: values['weights-dir'], engine: values.engine as EngineChoice, cacheRoot: join(cacheDir(), 'features'), onLine: log });
+  log(`${values.data}: ${train.length} training images of ${classes} classes (the ${test.length} test images of the split are not read); ${splits} validation splits of ${fraction * 100}% of each class; features of the ${decoder} decoder's pixels`);
+  const features = await recipeFeatures(models, train, classes, { weightsDir: values['weights-dir'], decoder, engine: values.engine as EngineChoice, cacheRoot: join(cacheDir(), 'features'), onLine: log });
   const featureSeconds = (performance.now() - started) / 1000;
 
   const setup: TrialSetup = { ...features.setup, backend: backend.choice, splits, fraction };
@@ -186,23 +203,28 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<void
   const pool = workers > 0 ? await TrialPool.open(setup, workers) : null;
   const poolSeconds = (performance.now() - poolStarted) / 1000;
   const run = pool?.run ?? localRunner(setup);
-  const plan: SearchPlan = { start: START, checkpoints, reference: REFERENCE_EPOCHS, axes: AXES, splits };
+  // --current: no search, each model's recipe as its graph runs it (to score it on other pixels, say)
+  const planFor = (model: string): SearchPlan => {
+    if (!values.current) return { start: START, checkpoints, reference: REFERENCE_EPOCHS, axes: AXES, splits };
+    const { settings, epochs } = currentRecipe(model);
+    return { start: settings, checkpoints: [epochs], axes: [], splits };
+  };
   const searchStarted = performance.now();
   let searches: ModelSearch[];
   let common: ReturnType<typeof commonRecipe> | null = null;
   try {
     searches = await Promise.all(
-      models.map((model) => searchModel(model, plan, run, (step, top) => log(`${model}: after ${step}, best ${points(top.mean)} (${describe(top.settings, top.epochs)})`))),
+      models.map((model) => searchModel(model, planFor(model), run, (step, top) => log(`${model}: after ${step}, best ${points(top.mean)} (${describe(top.settings, top.epochs)})`))),
     );
     const singles = searches.filter((s) => s.model !== ENSEMBLE_MODEL);
-    if (singles.length > 1) common = commonRecipe(singles);
+    if (singles.length > 1 && !values.current) common = commonRecipe(singles);
   } finally {
     await pool?.close();
   }
   const searchSeconds = (performance.now() - searchStarted) / 1000;
   for (const search of searches) log(`\n### ${search.model}: ${search.trials} trials, ${search.trialSeconds.toFixed(0)} s of training\n\n${formatSearch(search)}`);
 
-  console.log('\n## Winners (mean per-class accuracy on validation, mean ± sd over the splits)\n');
+  console.log(`\n## ${values.current ? "Each model's current recipe, not searched" : 'Winners'} (mean per-class accuracy on validation, mean ± sd over the splits; ${decoder} decoder)\n`);
   console.log('| model | winner | score | the hand-chosen recipe (30 epochs) | gain |');
   console.log('|---|---|---|---|---|');
   for (const s of searches) {
@@ -214,7 +236,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<void
   const cpu = process.cpuUsage(cpuStart);
   const seconds = (performance.now() - started) / 1000;
   // another set of models gets a file of its own, so it does not overwrite the default run's
-  const named = values.models === MODELS.join(',') ? '' : `${models.join('+')}-`;
+  const named = `${values.current ? 'current-' : ''}${decoder === BASE_OPTIONS.decoder ? '' : `${decoder}-`}${values.models === MODELS.join(',') ? '' : `${models.join('+')}-`}`;
   const out = values.out ?? join(ROOT, 'bench/results', `recipes-${named}${new Date().toISOString().slice(0, 10)}.json`);
   await writeJsonAtomic(out, {
     date: new Date().toISOString(),
@@ -226,8 +248,8 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<void
     seconds: { total: seconds, features: featureSeconds, featuresPerModel: features.seconds, workersStarting: poolSeconds, search: searchSeconds },
     // every thread of the process (the trial workers, ONNX Runtime's pool): over the cores, what the bench would take on an idle machine at best
     cpuSeconds: (cpu.user + cpu.system) / 1e6,
-    data: { root: values.data, protocol: BASE_OPTIONS.protocol, seed: BASE_OPTIONS.seed, train: train.length, classes, splits, fraction },
-    plan,
+    data: { root: values.data, protocol: BASE_OPTIONS.protocol, seed: BASE_OPTIONS.seed, train: train.length, classes, splits, fraction, decoder },
+    plans: Object.fromEntries(models.map((model) => [model, planFor(model)])),
     searches: searches.map((s) => ({ ...s, winnerKey: `${settingsKey(s.winner.settings)};epochs=${s.winner.epochs}` })),
     common,
   });

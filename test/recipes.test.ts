@@ -1,4 +1,4 @@
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { lastValueFrom } from 'rxjs';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -115,7 +115,28 @@ describe('recipe bench', () => {
     expect(best(rows)).toBe(rows[1]);
   });
 
+  it("takes the features of the decoder it is told to: sharp's pixels give other features, cached apart", async () => {
+    const { setup: sharp } = await recipeFeatures([MODEL], part.train, part.classes, { engine: 'auto', cacheRoot: cacheRoot(), decoder: 'sharp' });
+    const [ours, theirs] = [Object.values(setup.tables)[0]!, Object.values(sharp.tables)[0]!];
+    expect(theirs.paths).toEqual(ours.paths);
+    expect(theirs.values).not.toEqual(ours.values);
+    expect(await readdir(cacheRoot())).toHaveLength(2);
+  });
+
+  it('--current scores each model\'s recipe as its graph runs it, with no search', async () => {
+    const out = join(await temporaryDir(), 'current.json');
+    await main(['--current', '--data', FIXTURE_ROOT, '--models', MODEL, '--splits', '2', '--workers', '0', '--out', out]);
+    const written = JSON.parse(await readFile(out, 'utf8'));
+    const { epochs, featureNorm, l2, lr, classWeights } = HEAD_RECIPES.mobilenetv2_050;
+    const [search] = written.searches;
+    expect(search.rows).toHaveLength(1);
+    expect(search.rows[0]).toMatchObject({ settings: { featureNorm, l2, lr, classWeights, labelSmoothing: 0 }, epochs });
+    expect(search.rows[0].perSplit).toHaveLength(2);
+    expect(written.data.decoder).toBe('auto');
+  });
+
   it('refuses flags it cannot use, with one line', async () => {
+    await expect(main(['--decoder', 'pil'])).rejects.toThrow("unknown decoder 'pil'; valid: auto, fast, sharp");
     await expect(main(['--splits', 'two'])).rejects.toThrow("--splits takes a whole number, got 'two'");
     await expect(main(['--fraction', '1.5'])).rejects.toThrow('--fraction takes a number between 0 and 1');
     await expect(main(['--data', join(await temporaryDir(), 'none')])).rejects.toThrow(/Caltech-101 not found at/);
