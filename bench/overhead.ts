@@ -53,6 +53,9 @@ function bareThreads(threads: number) {
   };
 }
 
+/** Unmeasured passes per side and thread count before the rounds. */
+const WARM_UP_PASSES = 2;
+
 const median = (values: number[]) => {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
@@ -77,13 +80,23 @@ async function benchOverheadOf(decoder: OverheadRow['decoder'], options: Overhea
     return rounds.reduce((s, u) => s + u.cpuSeconds, 0) / rounds.reduce((s, u) => s + u.calls, 0);
   };
   const bare = new Map(options.concurrencies.map((c) => [c, bareThreads(c)]));
+  const operatorPass = (c: number) => lastValueFrom(from(samples).pipe(decode({ size, concurrency: c, decoder }), count()));
+  // Both sides' threads started, their modules loaded and compiled, their heaps grown, before anything
+  // is measured: the first passes on new threads run at about half speed, and tinybench leaves its
+  // warm-up call out of the timings but not out of the CPU counted.
+  for (const c of options.concurrencies) {
+    for (let pass = 0; pass < WARM_UP_PASSES; pass++) {
+      await operatorPass(c);
+      await bare.get(c)!.run(samples, size, decoder);
+    }
+  }
   for (let round = 0; round < options.rounds; round++) {
     const bench = new Bench({ time: options.time, iterations: 2, warmupIterations: 1, warmupTime: 0 });
     for (const c of options.concurrencies) {
       // Alternate which side runs first, so neither always gets the warmer caches.
       const pair: Array<[string, () => Promise<unknown>]> = [
         // Each image let go as it comes, as `batch` does and as the bare loop does: kept, they would hold memory the decoders could reuse.
-        [`operator c=${c}`, () => lastValueFrom(from(samples).pipe(decode({ size, concurrency: c, decoder }), count()))],
+        [`operator c=${c}`, () => operatorPass(c)],
         [`bare c=${c}`, () => bare.get(c)!.run(samples, size, decoder)],
       ];
       for (const [name, fn] of round % 2 ? pair.reverse() : pair) usage.set(name, [...(usage.get(name) ?? []), addMeasuredCase(bench, name, fn)]);

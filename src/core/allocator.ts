@@ -25,7 +25,7 @@ export function withMallocTunables(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
  * as buffers outside V8's heap (150 KB each at 224 px) that V8 still counts towards its next full
  * collection, and with the old generation sized from a pipeline's small live heap (~10 MB) that came
  * every ~15 MB of pixels: a mark-compact every ~100 images, 0.2 ms of main-thread CPU per image (the
- * decode operator on 2 decoding threads: 1,459 img/s, 2,133 with this setting; README, Performance).
+ * decode operator on 2 decoding threads: 1,599 img/s, 2,101 with this setting; README, Performance).
  * Starting the old generation at 128 MB spaces them out; what it lets build up in between is pixels
  * already used, freed at the next one. V8 flags hold for every isolate, so worker threads start so too
  * (peak resident memory in the memory bench within its run-to-run spread: 225 / 361 MB against 232 / 350).
