@@ -25,7 +25,7 @@ import { useBackend, type BackendChoice } from '../src/backend.js';
 import type { Sample } from '../src/core/types.js';
 import { writeJsonAtomic } from '../src/core/files.js';
 import { openEngine, type EngineChoice } from '../src/engines/index.js';
-import { DECODERS, type Decoder } from '../src/decode/pixels.js';
+import { parseDecoder, type Decoder } from '../src/decode/pixels.js';
 import { BASE_OPTIONS, getGraph, HEAD_RECIPES, type HeadRecipe } from '../src/graphs/index.js';
 import { disposeClassifier, type Classifier } from '../src/models/classifier.js';
 import { createModel } from '../src/models/create.js';
@@ -173,8 +173,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<void
       out: { type: 'string' },
     },
   });
-  const decoder = values.decoder as Decoder;
-  if (!DECODERS.includes(decoder)) throw new Error(`unknown decoder '${values.decoder}'; valid: ${DECODERS.join(', ')}`);
+  const decoder = parseDecoder(values.decoder);
   const count = (flag: string, text: string) => {
     const n = Number(text);
     if (!Number.isInteger(n) || n < 0) throw new Error(`--${flag} takes a whole number, got '${text}'`);

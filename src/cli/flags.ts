@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { BACKEND_CHOICES, type BackendChoice } from '../backend.js';
 import { ENGINE_CHOICES, ONNX_PROVIDER_CHOICES, type EngineChoice, type OnnxProviderChoice } from '../engines/index.js';
 import { BASE_OPTIONS, type ExperimentOptions } from '../graphs/index.js';
-import { DECODERS, type Decoder } from '../decode/pixels.js';
+import { DECODERS, parseDecoder } from '../decode/pixels.js';
 import { LR_SCHEDULES, type LrSchedule } from '../training/schedule.js';
 import { TTA_CHOICES, type Tta } from '../stages/full-pass.js';
 
@@ -187,8 +187,7 @@ export function parseFlags(argv: string[], extra: Record<string, FlagSpec> = {})
   set('prefetch', number('prefetch', text('prefetch'), isCount));
   set('concurrency', number('concurrency', text('concurrency'), isCount));
   const decoder = text('decoder');
-  if (decoder !== undefined && !(DECODERS as readonly string[]).includes(decoder)) throw new Error(`unknown decoder '${decoder}'; valid: ${DECODERS.join(', ')}`);
-  set('decoder', decoder as Decoder | undefined);
+  set('decoder', decoder === undefined ? undefined : parseDecoder(decoder));
   set('workers', text('workers') === 'auto' ? 'auto' : number('workers', text('workers'), isWhole));
   const tta = text('tta');
   if (tta !== undefined && !(TTA_CHOICES as readonly string[]).includes(tta)) throw new Error(`unknown test-time augmentation '${tta}'; valid: ${TTA_CHOICES.join(', ')}`);

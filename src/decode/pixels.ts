@@ -23,6 +23,12 @@ export type ResizeMode = 'squash' | 'center-crop';
 export type Decoder = 'auto' | 'fast' | 'sharp';
 export const DECODERS: readonly Decoder[] = ['auto', 'fast', 'sharp'];
 
+/** `text` as a decoder, or a one-line error naming the valid ones (the CLI's and the benches' `--decoder`). */
+export function parseDecoder(text: string): Decoder {
+  if (!(DECODERS as readonly string[]).includes(text)) throw new Error(`unknown decoder '${text}'; valid: ${DECODERS.join(', ')}`);
+  return text as Decoder;
+}
+
 /** How files become pixels: what every decoding thread needs to know, and nothing it cannot be sent. */
 export interface PixelOptions {
   size: number;
