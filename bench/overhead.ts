@@ -5,7 +5,7 @@ import { completed } from './completed.js';
 import type { Sample } from '../src/core/types.js';
 import { decode } from '../src/operators/decode.js';
 import { startWorker } from '../src/core/worker.js';
-import type { BareJob } from './overhead-worker.js';
+import type { BareJob, BareReply } from './overhead-worker.js';
 import { addMeasuredCase, type CaseUsage } from './cpu.js';
 import { fixed, formatTable, times } from './table.js';
 
@@ -20,6 +20,10 @@ export interface OverheadRow {
   rounds: number[];
   /** Bare CPU seconds per image ÷ the operator's (all threads): the same ratio by work done, which load from other processes sways far less than wall time. */
   cpuRatio: number;
+  /** The bare loop that also posts each chunk's pixels to the main thread, copied, as the decoding threads do. */
+  handBackPerSecond: number;
+  /** operator / that loop, the median over the rounds: what the operator costs beyond getting the pixels to the thread that uses them. */
+  handBackRatio: number;
 }
 
 export interface OverheadOptions {
@@ -35,19 +39,27 @@ export interface OverheadOptions {
 /**
  * The bare library loop at `threads` threads: each thread runs the library calls `decode` makes
  * (`overhead-worker.ts`) over its contiguous share of the files, with no ordering, chunking or
- * result objects — what the decode operator's threads would do if the operator cost nothing.
+ * result objects — what the decode operator's threads would do if the operator cost nothing. With
+ * `handBack`, each thread also posts its pixels to this thread, chunk by chunk, and nothing more.
  */
 function bareThreads(threads: number) {
   const workers = Array.from({ length: threads }, () => startWorker(new URL('./overhead-worker.ts', import.meta.url), null));
   const run = (worker: Worker, job: BareJob) =>
     new Promise<void>((resolve, reject) => {
-      worker.once('message', (reply: { done: number } | { error: string }) => ('error' in reply ? reject(new Error(reply.error)) : resolve()));
+      // Handed-back pixels are received and let go, as `batch` lets each image go once copied.
+      const listener = (reply: BareReply) => {
+        if ('pixels' in reply) return;
+        worker.off('message', listener);
+        if ('error' in reply) reject(new Error(reply.error));
+        else resolve();
+      };
+      worker.on('message', listener);
       worker.postMessage(job);
     });
   return {
-    run: (samples: readonly Sample[], size: number, decoder: BareJob['decoder']) => {
+    run: (samples: readonly Sample[], size: number, decoder: BareJob['decoder'], handBack = false) => {
       const share = Math.ceil(samples.length / threads);
-      return Promise.all(workers.map((worker, i) => run(worker, { paths: samples.slice(i * share, (i + 1) * share).map((s) => s.path), size, decoder })));
+      return Promise.all(workers.map((worker, i) => run(worker, { paths: samples.slice(i * share, (i + 1) * share).map((s) => s.path), size, decoder, handBack })));
     },
     close: () => Promise.all(workers.map((worker) => worker.terminate())),
   };
@@ -73,7 +85,7 @@ export async function benchOverhead(options: OverheadOptions): Promise<OverheadR
 
 async function benchOverheadOf(decoder: OverheadRow['decoder'], options: OverheadOptions): Promise<OverheadRow[]> {
   const { samples, size } = options;
-  const perRound = new Map<number, Array<{ operator: number; bare: number }>>(options.concurrencies.map((c) => [c, []]));
+  const perRound = new Map<number, Array<{ operator: number; bare: number; handBack: number }>>(options.concurrencies.map((c) => [c, []]));
   const usage = new Map<string, CaseUsage[]>(); // one per round
   const cpuPerCall = (name: string) => {
     const rounds = usage.get(name)!;
@@ -88,18 +100,21 @@ async function benchOverheadOf(decoder: OverheadRow['decoder'], options: Overhea
     for (let pass = 0; pass < WARM_UP_PASSES; pass++) {
       await operatorPass(c);
       await bare.get(c)!.run(samples, size, decoder);
+      await bare.get(c)!.run(samples, size, decoder, true);
     }
   }
   for (let round = 0; round < options.rounds; round++) {
     const bench = new Bench({ time: options.time, iterations: 2, warmupIterations: 1, warmupTime: 0 });
     for (const c of options.concurrencies) {
-      // Alternate which side runs first, so neither always gets the warmer caches.
-      const pair: Array<[string, () => Promise<unknown>]> = [
+      // Rotate which side runs first, so none always gets the warmer caches.
+      const sides: Array<[string, () => Promise<unknown>]> = [
         // Each image let go as it comes, as `batch` does and as the bare loop does: kept, they would hold memory the decoders could reuse.
         [`operator c=${c}`, () => operatorPass(c)],
         [`bare c=${c}`, () => bare.get(c)!.run(samples, size, decoder)],
+        [`hand-back c=${c}`, () => bare.get(c)!.run(samples, size, decoder, true)],
       ];
-      for (const [name, fn] of round % 2 ? pair.reverse() : pair) usage.set(name, [...(usage.get(name) ?? []), addMeasuredCase(bench, name, fn)]);
+      const order = [...sides.slice(round % sides.length), ...sides.slice(0, round % sides.length)];
+      for (const [name, fn] of order) usage.set(name, [...(usage.get(name) ?? []), addMeasuredCase(bench, name, fn)]);
     }
     await bench.run();
     for (const c of options.concurrencies) {
@@ -107,7 +122,7 @@ async function benchOverheadOf(decoder: OverheadRow['decoder'], options: Overhea
         const result = completed(bench.getTask(name)!);
         return (samples.length * 1000) / result.period;
       };
-      perRound.get(c)!.push({ operator: rate(`operator c=${c}`), bare: rate(`bare c=${c}`) });
+      perRound.get(c)!.push({ operator: rate(`operator c=${c}`), bare: rate(`bare c=${c}`), handBack: rate(`hand-back c=${c}`) });
     }
   }
   await Promise.all([...bare.values()].map((threads) => threads.close()));
@@ -121,13 +136,15 @@ async function benchOverheadOf(decoder: OverheadRow['decoder'], options: Overhea
       ratio: median(rounds.map((r) => r.operator / r.bare)),
       rounds: rounds.map((r) => r.operator / r.bare),
       cpuRatio: cpuPerCall(`bare c=${concurrency}`) / cpuPerCall(`operator c=${concurrency}`),
+      handBackPerSecond: median(rounds.map((r) => r.handBack)),
+      handBackRatio: median(rounds.map((r) => r.operator / r.handBack)),
     };
   });
 }
 
 export function formatOverheadTable(rows: readonly OverheadRow[]): string {
   return formatTable(
-    ['decoder', 'concurrency', 'decode operator img/s', 'bare library loop img/s', 'ratio (median)', 'rounds', 'target ≥ 0.95×', 'ratio by CPU time'],
-    rows.map((r) => [r.decoder === 'fast' ? 'fast (bare: @napi-rs/image on as many threads)' : 'sharp (bare: sharp on as many threads)', String(r.concurrency), fixed(r.operatorPerSecond), fixed(r.barePerSecond), times(r.ratio), r.rounds.map((x) => x.toFixed(3)).join(' '), r.ratio >= 0.95 ? 'met' : 'MISSED', times(r.cpuRatio)]),
+    ['decoder', 'concurrency', 'decode operator img/s', 'bare library loop img/s', 'ratio (median)', 'rounds', 'target ≥ 0.95×', 'ratio by CPU time', 'bare loop handing pixels back img/s', 'operator ÷ that'],
+    rows.map((r) => [r.decoder === 'fast' ? 'fast (bare: @napi-rs/image on as many threads)' : 'sharp (bare: sharp on as many threads)', String(r.concurrency), fixed(r.operatorPerSecond), fixed(r.barePerSecond), times(r.ratio), r.rounds.map((x) => x.toFixed(3)).join(' '), r.ratio >= 0.95 ? 'met' : 'MISSED', times(r.cpuRatio), fixed(r.handBackPerSecond), times(r.handBackRatio)]),
   );
 }

@@ -5,9 +5,11 @@ import { benchEpochsRss, formatEpochsRss } from '../bench/epochs-rss.js';
 import { benchMemory, formatMemoryTable } from '../bench/memory.js';
 import { benchOperators, formatOperatorTable } from '../bench/operators.js';
 import { benchOverhead, formatOverheadTable } from '../bench/overhead.js';
+import type { BareJob, BareReply } from '../bench/overhead-worker.js';
 import { benchOverlap, formatOverlapTable } from '../bench/overlap.js';
 import { findTorchPython } from '../bench/peer.js';
 import { main } from '../bench/run.js';
+import { startWorker } from '../src/core/worker.js';
 import { discover } from '../src/operators/discover.js';
 import { FIXTURE_ROOT } from './helpers.js';
 
@@ -50,13 +52,38 @@ describe('bench', () => {
     const rows = await benchOverhead({ samples: await fixtureSamples(4), size: 32, concurrencies: [1, 2], rounds: 2, time: 5 });
     expect(rows.map((r) => `${r.decoder} ${r.concurrency}`)).toEqual(['fast 1', 'fast 2', 'sharp 1', 'sharp 2']);
     for (const row of rows) {
-      expect(finitePositive(row.operatorPerSecond) && finitePositive(row.barePerSecond)).toBe(true);
+      expect(finitePositive(row.operatorPerSecond) && finitePositive(row.barePerSecond) && finitePositive(row.handBackPerSecond)).toBe(true);
+      expect(finitePositive(row.handBackRatio)).toBe(true);
       expect(row.rounds).toHaveLength(2);
       expect(finitePositive(row.cpuRatio)).toBe(true);
       expect(Math.min(...row.rounds)).toBeLessThanOrEqual(row.ratio);
       expect(Math.max(...row.rounds)).toBeGreaterThanOrEqual(row.ratio);
     }
     expect(formatOverheadTable(rows).split('\n')).toHaveLength(5);
+  });
+
+  it("hands the bare loop's pixels back chunk by chunk only when asked", async () => {
+    const paths = (await fixtureSamples(10)).map((s) => s.path);
+    const worker = startWorker(new URL('../bench/overhead-worker.ts', import.meta.url), null);
+    const replies = (handBack: boolean) =>
+      new Promise<BareReply[]>((resolve) => {
+        const got: BareReply[] = [];
+        const listener = (reply: BareReply) => {
+          got.push(reply);
+          if ('pixels' in reply) return;
+          worker.off('message', listener);
+          resolve(got);
+        };
+        worker.on('message', listener);
+        worker.postMessage({ paths, size: 32, decoder: 'fast', handBack } satisfies BareJob);
+      });
+    try {
+      const handedBack = await replies(true);
+      expect(handedBack.map((r) => ('pixels' in r ? r.pixels.map((p) => p.length) : r))).toEqual([Array(8).fill(32 * 32 * 3), [32 * 32 * 3, 32 * 32 * 3], { done: 10 }]);
+      expect(await replies(false)).toEqual([{ done: 10 }]);
+    } finally {
+      await worker.terminate();
+    }
   });
 
   it('measures end-to-end against decode-only and model-only, with the cores each pool used', async () => {
