@@ -8,6 +8,7 @@ import { batch } from '../src/operators/batch.js';
 import { decode } from '../src/operators/decode.js';
 import { prefetch } from '../src/operators/prefetch.js';
 import { decodeImage } from '../src/decode/pixels.js';
+import { runningDecodingThreads } from '../src/decode/pool.js';
 import { fixtureImages, temporaryDir } from './helpers.js';
 
 /** A width×height image whose left half is red and right half blue. */
@@ -90,6 +91,16 @@ describe('decode', () => {
     expect(events[5]).toMatch(/^skip cannot decode: /);
     expect(events.filter((e) => e.startsWith('skip'))).toHaveLength(1);
     for (const image of [images[0]!, images[17]!, images[29]!]) expect(image.pixels).toEqual((await decodeImage(image, { size: 32 })).pixels);
+  });
+
+  it('shares the decoding threads between thread counts: asking for 1, 3 and 2 runs 3 threads', async () => {
+    const samples = (await fixtureImages('car_side')).slice(0, 24).map((path, label) => ({ path, label }));
+    const before = runningDecodingThreads();
+    for (const concurrency of [1, 3, 2]) {
+      const images = await lastValueFrom(from(samples).pipe(decode({ size: 16, concurrency }), toArray()));
+      expect(images.map((i) => i.label)).toEqual(samples.map((s) => s.label));
+    }
+    expect(runningDecodingThreads()).toBe(Math.max(before, 3));
   });
 
   it('refuses a thread count that is not a positive integer, in one line', async () => {

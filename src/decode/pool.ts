@@ -39,6 +39,19 @@ export const DECODE_CHUNK = 8;
 export const DEFAULT_DECODE_THREADS = availableParallelism();
 
 /**
+ * The process's decoding threads, started on first use and shared by every pool: a pool of n
+ * threads uses the first n, so asking for 1, 2 and 4 threads starts 4, not 7. Chunk ids are the
+ * process's too, since pools of different sizes queue chunks on the same threads.
+ */
+const threads: Array<Thread | null> = [];
+let nextId = 0;
+
+/** How many decoding threads the process is running. */
+export function runningDecodingThreads(): number {
+  return threads.filter((thread) => thread !== null).length;
+}
+
+/**
  * Decoding threads: worker threads that decode chunks of files synchronously (`src/decode/worker.ts`),
  * as PyTorch's DataLoader workers do in processes. A chunk goes to the thread with the least work
  * queued and comes back in one message, so the threads wake the event loop once per chunk rather
@@ -46,19 +59,15 @@ export const DEFAULT_DECODE_THREADS = availableParallelism();
  * alive.
  */
 export class DecodePool {
-  private readonly threads: Array<Thread | null>;
-  private nextId = 0;
-
   constructor(readonly size: number) {
     if (!Number.isInteger(size) || size < 1) throw new Error(`decoding threads must be a positive integer, got ${size}`);
-    this.threads = Array.from({ length: size }, () => null);
   }
 
   /** Decodes `files` on one thread; one outcome per file, in order. */
   run(files: DecodeRequest[], options: PixelOptions): Promise<DecodeOutcome[]> {
     const slot = this.leastBusy();
-    const thread = (this.threads[slot] ??= this.start(slot));
-    const id = this.nextId++;
+    const thread = (threads[slot] ??= startThread(slot));
+    const id = nextId++;
     return new Promise((resolve, reject) => {
       thread.pending.set(id, { resolve, reject });
       thread.worker.ref();
@@ -67,37 +76,38 @@ export class DecodePool {
   }
 
   private leastBusy(): number {
+    const queued = (slot: number) => threads[slot]?.pending.size ?? 0;
     let best = 0;
-    for (let i = 1; i < this.threads.length; i++) if ((this.threads[i]?.pending.size ?? 0) < (this.threads[best]?.pending.size ?? 0)) best = i;
+    for (let slot = 1; slot < this.size; slot++) if (queued(slot) < queued(best)) best = slot;
     return best;
   }
+}
 
-  private start(slot: number): Thread {
-    const worker = startWorker(new URL(`./worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url), null);
-    const thread: Thread = { worker, pending: new Map() };
-    worker.unref();
-    worker.on('message', (reply: ChunkReply) => {
-      const waiting = thread.pending.get(reply.id);
-      thread.pending.delete(reply.id);
-      if (thread.pending.size === 0) worker.unref();
-      if ('error' in reply) waiting?.reject(new Error(`a decoding thread failed: ${reply.error}`));
-      else waiting?.resolve(reply.outcomes);
-    });
-    // A thread that dies fails what it was given; the next chunk starts a new one in its place.
-    const fail = (error: Error) => {
-      if (this.threads[slot] === thread) this.threads[slot] = null;
-      for (const { reject } of thread.pending.values()) reject(error);
-      thread.pending.clear();
-    };
-    worker.on('error', (error) => fail(new Error(`a decoding thread failed: ${error.message}`)));
-    worker.on('exit', (code) => fail(new Error(`a decoding thread exited (code ${code})`)));
-    return thread;
-  }
+function startThread(slot: number): Thread {
+  const worker = startWorker(new URL(`./worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url), null);
+  const thread: Thread = { worker, pending: new Map() };
+  worker.unref();
+  worker.on('message', (reply: ChunkReply) => {
+    const waiting = thread.pending.get(reply.id);
+    thread.pending.delete(reply.id);
+    if (thread.pending.size === 0) worker.unref();
+    if ('error' in reply) waiting?.reject(new Error(`a decoding thread failed: ${reply.error}`));
+    else waiting?.resolve(reply.outcomes);
+  });
+  // A thread that dies fails what it was given; the next chunk starts a new one in its place.
+  const fail = (error: Error) => {
+    if (threads[slot] === thread) threads[slot] = null;
+    for (const { reject } of thread.pending.values()) reject(error);
+    thread.pending.clear();
+  };
+  worker.on('error', (error) => fail(new Error(`a decoding thread failed: ${error.message}`)));
+  worker.on('exit', (code) => fail(new Error(`a decoding thread exited (code ${code})`)));
+  return thread;
 }
 
 const pools = new Map<number, DecodePool>();
 
-/** The process's pool of `size` decoding threads, shared by every `decode` that asks for that many. */
+/** A pool of `size` of the process's decoding threads, shared by every `decode` that asks for that many. */
 export function decodePool(size: number = DEFAULT_DECODE_THREADS): DecodePool {
   let pool = pools.get(size);
   if (!pool) pools.set(size, (pool = new DecodePool(size)));
