@@ -105,11 +105,7 @@ function startThread(slot: number): Thread {
   return thread;
 }
 
-const pools = new Map<number, DecodePool>();
-
-/** A pool of `size` of the process's decoding threads, shared by every `decode` that asks for that many. */
+/** `size` of the process's decoding threads (the threads are shared; a pool is only how many of them to use). */
 export function decodePool(size: number = DEFAULT_DECODE_THREADS): DecodePool {
-  let pool = pools.get(size);
-  if (!pool) pools.set(size, (pool = new DecodePool(size)));
-  return pool;
+  return new DecodePool(size);
 }
