@@ -122,7 +122,9 @@ describe('bad input', () => {
   it('a file and a class folder the user may not read are counted skips, for discover and for decode', async () => {
     const dir = await temporaryDir();
     const { root, lockedFile, lockedFolder } = await buildUnreadableDataset(dir);
-    // Root reads mode-000 files, so the check runs as an unprivileged user when the tests run as root.
+    // Root reads mode-000 files, so the check runs as an unprivileged user when the tests run as root:
+    // the child drops to it once its modules and decoding threads are loaded, since the checkout itself
+    // may be closed to other users (a clone in a 0700 temporary folder).
     const asRoot = process.getuid?.() === 0;
     const module = (path: string) => JSON.stringify(new URL(path, import.meta.url).href);
     const script = `
@@ -130,15 +132,18 @@ describe('bad input', () => {
       const { discover } = await import(${module('../src/operators/discover.ts')});
       const { decode } = await import(${module('../src/operators/decode.ts')});
       const root = ${JSON.stringify(root)};
+      // starts the decoding thread that an idle pool hands the next chunk to (the first)
+      await lastValueFrom(from([{ path: root + '/watch/ok.jpg', label: 0 }]).pipe(decode({ size: 8 }), toArray()));
+      if (${asRoot}) {
+        process.setgid(65534);
+        process.setuid(65534);
+      }
       const dataset = await firstValueFrom(discover(root));
       const decodeSkips = [];
       const decoded = await lastValueFrom(from([${JSON.stringify(lockedFile)}, root + '/watch/ok.jpg'].map((path) => ({ path, label: 0 }))).pipe(decode({ size: 8, onSkip: (s) => decodeSkips.push(s) }), toArray()));
       console.log(JSON.stringify({ uid: process.getuid(), samples: dataset.samples.map((s) => s.path), skipped: dataset.skipped, decoded: decoded.map((i) => i.path), decodeSkips }));
     `;
-    const { stdout } = await run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
-      cwd: ROOT,
-      ...(asRoot ? { uid: 65534, gid: 65534 } : {}),
-    }).finally(() => Promise.all([chmod(lockedFolder, 0o755), chmod(lockedFile, 0o644)])); // so the folder can be removed
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT }).finally(() => Promise.all([chmod(lockedFolder, 0o755), chmod(lockedFile, 0o644)])); // so the folder can be removed
     const result = JSON.parse(stdout) as { uid: number; samples: string[]; skipped: Skip[]; decoded: string[]; decodeSkips: Skip[] };
     expect(result.uid).not.toBe(0);
     expect(result.samples).toEqual([join(root, 'watch/ok.jpg')]);
