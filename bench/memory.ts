@@ -2,6 +2,7 @@ import { fork } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { concatMap, from, identity, lastValueFrom, tap, toArray } from 'rxjs';
+import { HEAP_FLAGS } from '../src/core/allocator.js';
 import type { Sample } from '../src/core/types.js';
 import { batch } from '../src/operators/batch.js';
 import { decode } from '../src/operators/decode.js';
@@ -103,7 +104,8 @@ async function runJob(job: MemoryJob): Promise<Omit<MemoryRow, 'pipeline'>> {
 
 function inChild(job: MemoryJob): Promise<Omit<MemoryRow, 'pipeline'>> {
   return new Promise((resolve, reject) => {
-    const child = fork(fileURLToPath(import.meta.url), ['--memory-job'], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    // started as rxcnn's commands start (the heap setting; the malloc setting comes with the environment)
+    const child = fork(fileURLToPath(import.meta.url), ['--memory-job'], { execArgv: [...HEAP_FLAGS, '--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     let answered = false;
     child.on('message', (message: { row?: Omit<MemoryRow, 'pipeline'>; error?: string }) => {
       answered = true;

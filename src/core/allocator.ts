@@ -28,7 +28,8 @@ export function withMallocTunables(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
  * decode operator on 2 decoding threads: 1,599 img/s, 2,101 with this setting; README, Performance).
  * Starting the old generation at 128 MB spaces them out; what it lets build up in between is pixels
  * already used, freed at the next one. V8 flags hold for every isolate, so worker threads start so too
- * (peak resident memory in the memory bench within its run-to-run spread: 225 / 361 MB against 232 / 350).
+ * (the memory bench, whose child processes start with it, peaks at 224 / 310 MB resident for 64 / 640
+ * photos with prefetch; README, Performance).
  */
 export const HEAP_FLAGS: readonly string[] = ['--initial-old-space-size=128'];
 
