@@ -1,7 +1,9 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { graphsUsage, parseFlags, recipeFlags } from '../src/cli/flags.js';
 import { parseCommandLine } from '../src/cli/graph.js';
+import { BASE_OPTIONS, listGraphs } from '../src/graphs/index.js';
 import { loadModel } from '../src/models/persistence.js';
 import type { Manifest } from '../src/operators/split.js';
 import type { Report } from '../src/report.js';
@@ -116,5 +118,17 @@ describe('npm run graph', () => {
     expect(await parseCommandLine(['mobilenetv2', '--feature-norm', '0'])).toMatchObject({ options: { featureNorm: 0 } });
     await expect(parseCommandLine(['mobilenetv2', '--feature-norm=-1'])).rejects.toThrow(/^--feature-norm /);
     await expect(parseCommandLine(['mobilenetv2', '--workers', 'many'])).rejects.toThrow(/^--workers expects a whole number ≥ 0, got 'many'$/);
+  });
+
+  it('--help lists every graph with its recipe as flags, and those flags set exactly that recipe', () => {
+    const usage = graphsUsage();
+    for (const g of listGraphs()) {
+      const flags = recipeFlags(g.experiment.defaults);
+      expect(usage.split('\n').some((line) => line.startsWith(`  ${g.name} `) && line.trimEnd().endsWith(` ${flags}`)), g.name).toBe(true);
+      const { data: _, ...parsed } = parseFlags(flags.split(' ')).flags.options;
+      expect({ ...BASE_OPTIONS, ...parsed }, g.name).toEqual({ ...BASE_OPTIONS, ...g.experiment.defaults });
+    }
+    expect(recipeFlags({ ...BASE_OPTIONS })).toBe('');
+    expect(recipeFlags({ cache: false, members: ['a', 'b'] })).toBe('--no-cache --members a,b');
   });
 });

@@ -5,7 +5,7 @@ import { compare, loadCompareRequest } from '../compare/run.js';
 import { resolveDataOptions } from '../datasets/fetch.js';
 import { getGraph, listGraphs } from '../graphs/index.js';
 import { ENSEMBLE_MODEL, getVariant } from '../models/index.js';
-import { EXPERIMENT_FLAG_USAGE, parseFlags, type ExperimentFlags } from './flags.js';
+import { EXPERIMENT_FLAG_USAGE, graphsUsage, parseFlags, type ExperimentFlags } from './flags.js';
 import { progressReporter } from './progress.js';
 import { fail, stopOnSignals } from './signals.js';
 import { percent } from '../core/format.js';
@@ -47,7 +47,7 @@ export function parseCompareCommandLine(argv: string[]): CompareCommand | 'help'
 async function main(argv: string[]): Promise<number> {
   const command = parseCompareCommandLine(argv);
   if (command === 'help') {
-    console.log(`${USAGE}\ngraphs: ${listGraphs().map((g) => g.name).join(', ')}`);
+    console.log(`${USAGE}\n${graphsUsage()}`);
     return 0;
   }
   const { flags, out } = command;

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { BACKEND_CHOICES, type BackendChoice } from '../backend.js';
 import { ENGINE_CHOICES, ONNX_PROVIDER_CHOICES, type EngineChoice, type OnnxProviderChoice } from '../engines/index.js';
-import { BASE_OPTIONS, type ExperimentOptions } from '../graphs/index.js';
+import { BASE_OPTIONS, listGraphs, type ExperimentOptions } from '../graphs/index.js';
 import { DECODERS, parseDecoder } from '../decode/pixels.js';
 import { LR_SCHEDULES, type LrSchedule } from '../training/schedule.js';
 import { TTA_CHOICES, type Tta } from '../stages/full-pass.js';
@@ -62,6 +62,7 @@ export const EXPERIMENT_FLAG_USAGE = `  --data DIR|NAME     folder-per-class dat
   --protocol P        ratio:F | per-class:N[:M]   (default ${BASE_OPTIONS.protocol})
   --exclude NAME      leave a class out; repeatable or comma-separated (default ${BASE_OPTIONS.exclude.join(',')})
   --epochs N          --batch N (default ${BASE_OPTIONS.batch})   --lr X   --seed N (default ${BASE_OPTIONS.seed})
+                      (epochs, lr, l2, feature norm, class weights: each graph's recipe, listed below, unless given)
   --image-size N      input side in pixels (default: the model's)
   --backend B         ${BACKEND_CHOICES.join('|')} (default auto)
   --limit N           use at most N images, balanced over classes
@@ -75,7 +76,7 @@ export const EXPERIMENT_FLAG_USAGE = `  --data DIR|NAME     folder-per-class dat
   --fine-tune-patience N  the second stage's early stopping (default: --patience; mobilenetv2-finetune: 2)
   --views N           cached feature views: 1, or 2 (the image and its mirror; the test figures stay of the plain images)
   --class-weights W   none | balanced (every class weighs the same in the loss)   --l2 X  penalty on head kernels
-  --feature-norm X    scale backbone features to L2 length X in the head; 0: raw features (transfer graphs: 10)   --label-smoothing E  in [0, 1) (default 0)
+  --feature-norm X    scale backbone features to L2 length X in the head; 0: raw features   --label-smoothing E  in [0, 1) (default 0)
   --lr-schedule S     ${LR_SCHEDULES.join(' | ')} (default ${BASE_OPTIONS.lrSchedule})   --warmup N  epochs of linear warm-up
   --patience N        stop when the validation loss has not improved for N epochs; restore the best epoch
   --val-split F       hold out F of each class's training images for validation (default 0, or 0.1 with --patience)
@@ -200,4 +201,31 @@ export function parseFlags(argv: string[], extra: Record<string, FlagSpec> = {})
     flags: { backend, quiet: values['quiet'] === true, out: text('out'), options },
     extra: extraValues,
   };
+}
+
+const flagName = (key: string) => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+
+/**
+ * `options` as the flags that set them, leaving out what {@link BASE_OPTIONS} already has: a graph's
+ * recipe written as the command line that runs it (`--epochs 20 --lr 0.001 …`), for `--help`.
+ */
+export function recipeFlags(options: Partial<ExperimentOptions>): string {
+  const base: Partial<Record<string, unknown>> = BASE_OPTIONS;
+  return Object.entries(options)
+    .filter(([key, value]) => JSON.stringify(value) !== JSON.stringify(base[key]))
+    .map(([key, value]) => {
+      if (typeof value === 'boolean') {
+        if (value) throw new Error(`recipeFlags: no flag turns ${key} on`);
+        return `--no-${flagName(key)}`;
+      }
+      return `--${flagName(key)} ${Array.isArray(value) ? value.join(',') : String(value)}`;
+    })
+    .join(' ');
+}
+
+/** `--help`'s list of graphs: one line each, its name and its recipe as flags. */
+export function graphsUsage(): string {
+  const graphs = listGraphs();
+  const width = Math.max(...graphs.map((g) => g.name.length));
+  return `\ngraphs, each with the recipe it runs unless flags say otherwise:\n${graphs.map((g) => `  ${g.name.padEnd(width)}  ${recipeFlags(g.experiment.defaults)}`).join('\n')}`;
 }

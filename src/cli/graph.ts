@@ -10,7 +10,7 @@ import { resolveDataOptions } from '../datasets/fetch.js';
 import { loadCheckpointState } from '../training/checkpoint.js';
 import { ENSEMBLE_MODEL, getVariant } from '../models/index.js';
 import { describeStage } from '../report.js';
-import { EXPERIMENT_FLAG_USAGE, parseFlags } from './flags.js';
+import { EXPERIMENT_FLAG_USAGE, graphsUsage, parseFlags } from './flags.js';
 import { progressReporter } from './progress.js';
 import { fail, stopOnSignals } from './signals.js';
 import { percent } from '../core/format.js';
@@ -58,7 +58,7 @@ export async function parseCommandLine(argv: string[]): Promise<Command | 'help'
 async function main(argv: string[]): Promise<number> {
   const command = await parseCommandLine(argv);
   if (command === 'help') {
-    console.log(`${USAGE}\ngraphs: ${listGraphs().map((g) => g.name).join(', ')}`);
+    console.log(`${USAGE}\n${graphsUsage()}`);
     return 0;
   }
   const { graph, backend, quiet, options } = command;
