@@ -26,7 +26,7 @@ import type { Sample } from '../src/core/types.js';
 import { writeJsonAtomic } from '../src/core/files.js';
 import { openEngine, type EngineChoice } from '../src/engines/index.js';
 import { parseDecoder, type Decoder } from '../src/decode/pixels.js';
-import { BASE_OPTIONS, getGraph, HEAD_RECIPES, type HeadRecipe } from '../src/graphs/index.js';
+import { BASE_OPTIONS, getGraph } from '../src/graphs/index.js';
 import { disposeClassifier, type Classifier } from '../src/models/classifier.js';
 import { createModel } from '../src/models/create.js';
 import { createEnsemble, ENSEMBLE_MODEL } from '../src/models/ensemble.js';
@@ -145,12 +145,11 @@ export async function recipeFeatures(models: readonly string[], train: readonly 
   return { setup: { tables, models: specs, train: [...train] }, seconds };
 }
 
-/** A graph's head recipe as the bench's settings, and the epochs it runs. */
+/** The head recipe `model`'s graph runs with no flags, as the bench's settings, and its epochs. */
 function currentRecipe(model: string): { settings: HeadSettings; epochs: number } {
-  const recipe: HeadRecipe | undefined = (HEAD_RECIPES as Record<string, HeadRecipe>)[model];
-  if (!recipe) throw new Error(`no head recipe for '${model}'; known: ${Object.keys(HEAD_RECIPES).join(', ')}`);
-  const { epochs, featureNorm, l2, lr, classWeights } = recipe;
-  return { settings: { featureNorm, l2, lr, classWeights, labelSmoothing: 0 }, epochs };
+  const defaults = getGraph(model).experiment.defaults;
+  const { epochs, featureNorm, l2, lr, classWeights, labelSmoothing } = { ...BASE_OPTIONS, ...defaults };
+  return { settings: { featureNorm: featureNorm ?? 0, l2, lr, classWeights, labelSmoothing }, epochs };
 }
 
 const describe = (s: HeadSettings, epochs: number) => `--feature-norm ${s.featureNorm} --l2 ${s.l2} --lr ${s.lr} --epochs ${epochs} --class-weights ${s.classWeights}${s.labelSmoothing ? ` --label-smoothing ${s.labelSmoothing}` : ''}`;
